@@ -1,0 +1,1 @@
+"""The ``crimelens`` command line (Typer). Each command parses, calls the core, and prints."""

@@ -1,0 +1,33 @@
+"""The Typer application: ``crimelens COMMAND``.
+
+Commands live in one module per area (``ingest_cmds``, ``analysis_cmds``, ...); each module has a
+``register(app)`` function called here.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    name="crimelens",
+    help="Police incident records to decisions: ingest, clean, store, analyse, forecast, act.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+#: Command modules, in help order. A module that needs an optional extra registers nothing
+#: when the extra is missing.
+COMMAND_MODULES = (
+    "crimelens.cli.ingest_cmds",
+)
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(_name).register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

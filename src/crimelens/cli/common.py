@@ -1,0 +1,85 @@
+"""Options and output shared by every command: ``--db``, ``--json``, filters, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from crimelens.exceptions import CrimelensError
+from crimelens.filters import IncidentFilter
+
+DEFAULT_DB = "crimelens.duckdb"
+
+DbOpt = Annotated[
+    str | None,
+    typer.Option("--db", help="DuckDB file or postgresql:// URL [default: $CRIMELENS_DB or ./crimelens.duckdb]"),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+FromOpt = Annotated[str | None, typer.Option("--from", help="Start date (inclusive), YYYY-MM-DD.")]
+ToOpt = Annotated[str | None, typer.Option("--to", help="End date (exclusive), YYYY-MM-DD.")]
+CategoryOpt = Annotated[
+    list[str] | None, typer.Option("--category", help="Category, roll-up or group (repeatable).")
+]
+SourceOpt = Annotated[list[str] | None, typer.Option("--source", help="Source name (repeatable).")]
+
+
+def db_url(db: str | None) -> str:
+    """The store URL: the option, else ``$CRIMELENS_DB``, else ``./crimelens.duckdb``."""
+    return db or os.environ.get("CRIMELENS_DB") or DEFAULT_DB
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print a one-line reason to stderr and exit non-zero."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def errors_to_exit() -> Iterator[None]:
+    """Turn crimelens errors (and unreadable files) into one-line messages with exit code 2."""
+    try:
+        yield
+    except CrimelensError as exc:
+        fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    except (OSError, ValueError) as exc:
+        fail(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+
+
+def parse_date(text: str | None, name: str) -> datetime | None:
+    """Parse an ISO date option; fail with a one-line message when malformed."""
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"{name}: expected a date like 2024-01-31, got {text!r}")
+
+
+def make_filter(
+    start: str | None, end: str | None, categories: list[str] | None, sources: list[str] | None
+) -> IncidentFilter:
+    """Build the shared :class:`IncidentFilter` from the common options."""
+    with errors_to_exit():
+        flt = IncidentFilter(
+            start=parse_date(start, "--from"),
+            end=parse_date(end, "--to"),
+            categories=tuple(categories or ()),
+            sources=tuple(sources or ()),
+        )
+        flt.category_names()  # validate names early
+    return flt
+
+
+def emit(payload: Any, as_json: bool, human: str | None = None) -> None:
+    """Print ``payload`` as JSON, or ``human`` text (falling back to indented JSON)."""
+    if as_json:
+        sys.stdout.write(json.dumps(payload, default=str) + "\n")
+    else:
+        typer.echo(human if human is not None else json.dumps(payload, indent=2, default=str))

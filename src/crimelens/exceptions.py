@@ -1,0 +1,47 @@
+"""Errors crimelens raises. Each is a :class:`CrimelensError` and the built-in it resembles."""
+
+from __future__ import annotations
+
+
+class CrimelensError(Exception):
+    """Base class of every error crimelens raises on purpose."""
+
+
+class InputError(CrimelensError, ValueError):
+    """Input a user gave is unusable: a file, a mapping, an option value."""
+
+
+class MappingError(InputError):
+    """A mapping file is malformed or does not fit the data it is applied to."""
+
+
+class SchemaError(CrimelensError, ValueError):
+    """A table does not conform to the canonical incident schema."""
+
+
+class StoreError(CrimelensError, RuntimeError):
+    """The store cannot complete an operation."""
+
+
+class StoreBusyError(StoreError):
+    """Another process holds the store's single writer lock."""
+
+
+class NotFittedError(CrimelensError, AttributeError):
+    """An estimator was used before ``fit``."""
+
+
+class MissingExtraError(CrimelensError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+
+def require_extra(module: str, extra: str) -> None:
+    """Import ``module`` or raise :class:`MissingExtraError` naming ``pip install crimelens[extra]``."""
+    import importlib
+
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingExtraError(
+            f"{module} is needed for this feature: pip install 'crimelens[{extra}]'"
+        ) from exc

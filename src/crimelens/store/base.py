@@ -1,0 +1,120 @@
+"""The store protocol every backend implements, and :func:`connect`.
+
+A store holds four tables: ``incidents`` (canonical, one row per ``(source, incident_id)``),
+``incident_personal`` (restricted originals of personal fields), ``quarantine`` (rejected rows
+with file, line, reason and raw values) and ``files`` (each ingested file's SHA-256 and its
+accounting). Writes go through a :class:`BatchWriter` that commits a whole file or nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from types import TracebackType
+from typing import Any, Protocol, runtime_checkable
+
+import pandas as pd
+import pyarrow as pa
+
+from crimelens.filters import IncidentFilter
+
+
+@dataclass(slots=True)
+class IngestReport:
+    """Accounting of one load: ``read == stored + updated + duplicates + quarantined``."""
+
+    source: str
+    file: str
+    sha256: str
+    batch_id: str
+    read: int = 0
+    stored: int = 0
+    updated: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+    unmapped: dict[str, int] = field(default_factory=dict)
+    flags: dict[str, int] = field(default_factory=dict)
+    preset: str = ""
+    encoding: str = "utf-8"
+    notes: list[str] = field(default_factory=list)
+    skipped: bool = False
+    seconds: float = 0.0
+
+    def balanced(self) -> bool:
+        """True when every read row is accounted for."""
+        return self.read == self.stored + self.updated + self.duplicates + self.quarantined
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+
+class BatchWriter(Protocol):
+    """One atomic load: add chunks, then :meth:`commit`; leaving the ``with`` block on an error
+    rolls everything back."""
+
+    def add(self, incidents: pa.Table, personal: pa.Table, quarantine: pa.Table) -> None:
+        """Stage one cleaned chunk."""
+
+    def commit(self, report: IngestReport) -> IngestReport:
+        """Resolve new / updated / duplicate rows, write them and the file record, commit."""
+
+    def __enter__(self) -> BatchWriter: ...
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+
+@runtime_checkable
+class Store(Protocol):
+    """What every storage backend offers."""
+
+    url: str
+
+    def batch(self, source: str, file: str, sha256: str, batch_id: str) -> BatchWriter:
+        """Start an atomic load of one file."""
+
+    def file_seen(self, source: str, sha256: str) -> bool:
+        """True if a file with this checksum was already loaded for ``source``."""
+
+    def source_crs(self, source: str) -> str | None:
+        """The local metric CRS recorded for ``source`` (fixed at its first load)."""
+
+    def set_source_crs(self, source: str, crs: str) -> None:
+        """Record the local metric CRS of ``source`` (first load only)."""
+
+    def incidents(
+        self, flt: IncidentFilter | None = None, *, columns: Sequence[str] | None = None,
+        limit: int | None = None, include_personal: bool = False,
+    ) -> pd.DataFrame:
+        """Canonical incidents matching ``flt``, ordered by ``occurred_at``."""
+
+    def counts(self, by: Sequence[str], flt: IncidentFilter | None = None) -> pd.DataFrame:
+        """Incident counts grouped by ``by`` columns or expressions (pushed down to the engine).
+
+        ``by`` items are column names or the derived keys ``day``, ``week``, ``month``, ``hour``,
+        ``weekday``, ``cell:<metres>`` (square cell of the dataset CRS: ``cell_x``/``cell_y``).
+        Returns the keys plus a ``count`` column.
+        """
+
+    def quarantine(self, *, source: str | None = None, limit: int | None = None) -> pd.DataFrame:
+        """Quarantined rows."""
+
+    def info(self) -> dict[str, Any]:
+        """Totals, counts by source and category, first and last ``occurred_at``, files."""
+
+    def close(self) -> None:
+        """Release the connection."""
+
+
+def connect(url: str, *, read_only: bool = False) -> Store:
+    """Open the store at ``url``: a DuckDB file path (default) or ``postgresql://...``."""
+    if url.startswith(("postgresql://", "postgres://")):
+        from crimelens.store.postgres import PostgresStore
+
+        return PostgresStore(url)
+    from crimelens.store.duckdb import DuckDBStore
+
+    return DuckDBStore(url, read_only=read_only)
