@@ -78,7 +78,7 @@ INCIDENT_FIELDS: Final[tuple[tuple[str, pa.DataType, bool, str], ...]] = (
     ("extra", pa.string(), True, "remaining raw fields as JSON"),
     ("batch_id", pa.string(), False, "the ingest batch that wrote this version"),
     ("ingested_at", UTC_TS, False, "when this version was written, UTC"),
-    ("row_hash", pa.string(), False, "hash of the canonical content, to tell updates from duplicates"),
+    ("row_hash", pa.int64(), False, "64-bit hash of the published record, to tell updates from duplicates"),
 )
 
 INCIDENT_SCHEMA: Final = pa.schema(

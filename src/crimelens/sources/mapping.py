@@ -33,7 +33,7 @@ from crimelens.taxonomy import BY_NAME, FLAGS
 
 #: Canonical fields a mapping may fill from source columns.
 MAPPABLE_FIELDS: tuple[str, ...] = (
-    "incident_id", "occurred_at", "occurred_at_hour", "occurred_until", "reported_at",
+    "incident_id", "occurred_at", "occurred_at_hour", "occurred_at_time", "occurred_until", "reported_at",
     "offense", "offense_code", "category_text", "lat", "lon", "x", "y", "address",
     *AREA_COLUMNS, "premises", "arrest", "outcome", "discovery",
     *FLAGS, *PERSONAL_FIELDS,
@@ -43,8 +43,9 @@ _TOP_KEYS = {
     "name", "description", "timezone", "crs", "detect", "occurred_at_format", "occurred_at_local",
     "time_precision", "location_precision", "require_location", "id_strategy", "bbox", "discovery",
     "fields", "categories", "flags", "values", "reported_at_format", "occurred_until_format",
+    "occurred_at_extract", "extends",
 }
-_ID_STRATEGIES = ("field", "content", "content_ordinal")
+_ID_STRATEGIES = ("field", "field_or_content", "content", "content_ordinal")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +71,13 @@ class Mapping:
     id_strategy: str = "content_ordinal"
     bbox: tuple[float, float, float, float] | None = None
     discovery: str = "unknown"
-    flags: tuple[tuple[str, re.Pattern[str]], ...] = ()
+    flags: tuple[tuple[str, str | None, re.Pattern[str]], ...] = ()
+    occurred_at_extract: re.Pattern[str] | None = None
     values: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def columns(self) -> set[str]:
         """Every source column this mapping reads."""
-        return {c for cols in self.fields.values() for c in cols}
+        return {c for cols in self.fields.values() for c in cols} | {c for _, c, _ in self.flags if c}
 
     def missing_columns(self, header: list[str]) -> list[str]:
         """Source columns named by the mapping that ``header`` lacks."""
@@ -114,6 +116,8 @@ def _fail(origin: str, msg: str) -> MappingError:
 
 
 def _build(doc: dict[str, Any], origin: str) -> Mapping:
+    if "extends" in doc:
+        doc = _extend(doc, origin)
     unknown = set(doc) - _TOP_KEYS
     if unknown:
         raise _fail(origin, f"unknown keys: {', '.join(sorted(unknown))}")
@@ -148,8 +152,16 @@ def _build(doc: dict[str, Any], origin: str) -> Mapping:
     ids = doc.get("id_strategy", "field" if "incident_id" in fields else "content_ordinal")
     if ids not in _ID_STRATEGIES:
         raise _fail(origin, f"id_strategy must be one of {', '.join(_ID_STRATEGIES)}")
-    if ids == "field" and "incident_id" not in fields:
-        raise _fail(origin, "id_strategy 'field' needs [fields] incident_id")
+    if ids in ("field", "field_or_content") and "incident_id" not in fields:
+        raise _fail(origin, f"id_strategy {ids!r} needs [fields] incident_id")
+    extract = doc.get("occurred_at_extract")
+    if extract is not None:
+        try:
+            extract = re.compile(str(extract))
+        except re.error as exc:
+            raise _fail(origin, f"occurred_at_extract is not a valid regex: {exc}") from exc
+        if extract.groups < 1:
+            raise _fail(origin, "occurred_at_extract needs at least one capture group")
     bbox = doc.get("bbox")
     if bbox is not None:
         if not (isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, int | float) for v in bbox)):
@@ -179,6 +191,7 @@ def _build(doc: dict[str, Any], origin: str) -> Mapping:
         bbox=bbox,
         discovery=str(doc.get("discovery", "unknown")),
         flags=flags,
+        occurred_at_extract=extract,
         values={k: {str(a).lower(): str(b) for a, b in v.items()} for k, v in values.items()},
     )
 
@@ -220,18 +233,39 @@ def _categories(
     return exact, tuple(patterns), default
 
 
-def _flags(raw: Any, origin: str) -> tuple[tuple[str, re.Pattern[str]], ...]:
+def _flags(raw: Any, origin: str) -> tuple[tuple[str, str | None, re.Pattern[str]], ...]:
+    """``flag = "re:..."`` tests the category text; ``flag = {column = "C", pattern = "re:..."}``
+    tests column C."""
     out = []
-    for flag, pattern in dict(raw).items():
+    for flag, spec in dict(raw).items():
         if flag not in FLAGS:
             raise _fail(origin, f"[flags] {flag!r} is not one of {', '.join(FLAGS)}")
+        column = None
+        pattern = spec
+        if isinstance(spec, dict):
+            column, pattern = spec.get("column"), spec.get("pattern")
+            if not isinstance(column, str):
+                raise _fail(origin, f"[flags] {flag}.column must be a column name")
         if not isinstance(pattern, str) or not pattern.startswith("re:"):
             raise _fail(origin, f"[flags] {flag} must be a \"re:<regex>\" string")
         try:
-            out.append((flag, re.compile(pattern[3:], re.IGNORECASE)))
+            out.append((flag, column, re.compile(pattern[3:], re.IGNORECASE)))
         except re.error as exc:
             raise _fail(origin, f"[flags] bad regex for {flag}: {exc}") from exc
     return tuple(out)
+
+
+def _extend(doc: dict[str, Any], origin: str) -> dict[str, Any]:
+    """Merge ``doc`` over the preset it ``extends``: top-level keys and whole tables override."""
+    base_name = doc["extends"]
+    root = resources.files("crimelens.sources") / "presets"
+    res = root / f"{base_name}.toml"
+    if not isinstance(base_name, str) or not re.fullmatch(r"[a-z0-9_]+", base_name) or not res.is_file():
+        raise _fail(origin, f"extends unknown preset {base_name!r}")
+    base = tomllib.loads(res.read_text(encoding="utf-8"))
+    base.pop("extends", None)
+    merged = {**base, **{k: v for k, v in doc.items() if k != "extends"}}
+    return merged
 
 
 def _check_crs(crs: str, origin: str) -> None:

@@ -1,0 +1,1 @@
+"""Privacy, fairness and monitoring: pseudonyms, geomasking, bias audits, drift."""

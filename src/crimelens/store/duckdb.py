@@ -1,0 +1,286 @@
+"""The default store: one DuckDB file that users can also open with DuckDB's own tools.
+
+Tables: ``incidents`` (canonical), ``incident_personal`` (restricted originals), ``quarantine``,
+``files`` (SHA-256 and accounting of each load), ``sources`` (each source's local CRS) and
+``schema_version``. A load runs in a single transaction: rows are staged in a temporary table,
+then classified against what is stored (new → insert, same id and different ``row_hash`` →
+update, same hash → duplicate) and committed at once, so a killed process leaves all or nothing
+of the file. DuckDB allows one writing process per file; a second writer gets
+:class:`~crimelens.exceptions.StoreBusyError`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from crimelens.exceptions import InputError, StoreBusyError, StoreError
+from crimelens.filters import IncidentFilter
+from crimelens.schema import INCIDENT_COLUMNS, INCIDENT_SCHEMA, PERSONAL_SCHEMA, QUARANTINE_SCHEMA
+from crimelens.store.base import IngestReport
+from crimelens.store.sql import counts_sql, ddl_for, where_clause
+
+SCHEMA_VERSION = 1
+
+
+class DuckDBStore:
+    """A crimelens store in a DuckDB file (or ``:memory:``)."""
+
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        self.url = str(path)
+        self.read_only = read_only
+        if read_only and self.url != ":memory:" and not Path(self.url).exists():
+            raise InputError(f"{self.url}: no such store (run `crimelens ingest` first)")
+        try:
+            self.con = duckdb.connect(self.url, read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise StoreBusyError(
+                    f"store is busy: another process is writing to {self.url}; try again when it finishes"
+                ) from exc
+            raise StoreError(f"cannot open store {self.url}: {str(exc).splitlines()[0]}") from exc
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open store {self.url}: {str(exc).splitlines()[0]}") from exc
+        if not read_only:
+            self._migrate()
+
+    # -- schema ---------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        con = self.con
+        con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER, applied_at TIMESTAMPTZ)")
+        row = con.execute("SELECT max(version) FROM schema_version").fetchone()
+        current = row[0] if row else None
+        if current is not None and current > SCHEMA_VERSION:
+            raise StoreError(f"store schema version {current} is newer than this crimelens ({SCHEMA_VERSION})")
+        con.execute(ddl_for("incidents", INCIDENT_SCHEMA, dialect="duckdb"))
+        con.execute(ddl_for("incident_personal", PERSONAL_SCHEMA, dialect="duckdb"))
+        con.execute(ddl_for("quarantine", QUARANTINE_SCHEMA, dialect="duckdb"))
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS files (source VARCHAR, file VARCHAR, sha256 VARCHAR, batch_id VARCHAR, "
+            "loaded_at TIMESTAMPTZ, report JSON)"
+        )
+        con.execute("CREATE TABLE IF NOT EXISTS sources (source VARCHAR PRIMARY KEY, crs VARCHAR)")
+        if current is None:
+            con.execute("INSERT INTO schema_version VALUES (?, now())", [SCHEMA_VERSION])
+
+    # -- writing --------------------------------------------------------------------------
+    def batch(self, source: str, file: str, sha256: str, batch_id: str) -> DuckDBBatch:
+        """Start an atomic load of one file."""
+        if self.read_only:
+            raise StoreError("store was opened read-only")
+        return DuckDBBatch(self.con, batch_id)
+
+    def file_seen(self, source: str, sha256: str) -> bool:
+        """True if this checksum was already loaded for ``source``."""
+        row = self.con.execute("SELECT count(*) FROM files WHERE source = ? AND sha256 = ?", [source, sha256])
+        got = row.fetchone()
+        return bool(got and got[0])
+
+    def source_crs(self, source: str) -> str | None:
+        """The local metric CRS recorded for ``source``."""
+        row = self.con.execute("SELECT crs FROM sources WHERE source = ?", [source]).fetchone()
+        return str(row[0]) if row else None
+
+    def set_source_crs(self, source: str, crs: str) -> None:
+        """Record the local CRS of ``source`` if none is recorded yet."""
+        self.con.execute("INSERT INTO sources VALUES (?, ?) ON CONFLICT DO NOTHING", [source, crs])
+
+    # -- reading --------------------------------------------------------------------------
+    def incidents(
+        self,
+        flt: IncidentFilter | None = None,
+        *,
+        columns: Sequence[str] | None = None,
+        limit: int | None = None,
+        include_personal: bool = False,
+    ) -> pd.DataFrame:
+        """Canonical incidents matching ``flt``, ordered by ``occurred_at``."""
+        cols = list(columns) if columns else list(INCIDENT_COLUMNS)
+        unknown = set(cols) - set(INCIDENT_COLUMNS)
+        if unknown:
+            raise InputError(f"unknown incident columns: {', '.join(sorted(unknown))}")
+        where, params = where_clause(flt or IncidentFilter(), alias="i")
+        select = ", ".join(f'i."{c}"' for c in cols)
+        join = ""
+        if include_personal:
+            select += ", p.suspect, p.victim, p.narrative"
+            join = " LEFT JOIN incident_personal p USING (source, incident_id)"
+        sql = f"SELECT {select} FROM incidents i{join} WHERE {where} ORDER BY i.occurred_at, i.incident_id"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return self.con.execute(sql, params).fetch_df()
+
+    def counts(self, by: Sequence[str], flt: IncidentFilter | None = None) -> pd.DataFrame:
+        """Counts grouped by ``by`` (see :meth:`crimelens.store.base.Store.counts`)."""
+        sql, params = counts_sql(by, flt or IncidentFilter(), dialect="duckdb")
+        return self.con.execute(sql, params).fetch_df()
+
+    def quarantine(self, *, source: str | None = None, limit: int | None = None) -> pd.DataFrame:
+        """Quarantined rows, oldest first."""
+        sql = "SELECT * FROM quarantine" + (" WHERE source = ?" if source else "") + " ORDER BY batch_id, line"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return self.con.execute(sql, [source] if source else []).fetch_df()
+
+    def info(self) -> dict[str, Any]:
+        """Totals, per source and category, first and last ``occurred_at``, files loaded."""
+        con = self.con
+        total, first, last = con.execute(
+            "SELECT count(*), min(occurred_at), max(occurred_at) FROM incidents"
+        ).fetchone() or (0, None, None)
+        by_source = dict(con.execute("SELECT source, count(*) FROM incidents GROUP BY 1 ORDER BY 2 DESC").fetchall())
+        by_cat = dict(con.execute("SELECT category, count(*) FROM incidents GROUP BY 1 ORDER BY 2 DESC").fetchall())
+        located = con.execute("SELECT count(*) FROM incidents WHERE lat IS NOT NULL").fetchone()
+        q = dict(con.execute("SELECT reason, count(*) FROM quarantine GROUP BY 1 ORDER BY 2 DESC").fetchall())
+        files = con.execute("SELECT count(*) FROM files").fetchone()
+        return {
+            "store": self.url,
+            "schema_version": SCHEMA_VERSION,
+            "incidents": int(total),
+            "first_occurred_at": first.isoformat() if first is not None else None,
+            "last_occurred_at": last.isoformat() if last is not None else None,
+            "located_share": round(int(located[0]) / total, 4) if total and located else 0.0,
+            "by_source": {k: int(v) for k, v in by_source.items()},
+            "by_category": {k: int(v) for k, v in by_cat.items()},
+            "quarantined": {k: int(v) for k, v in q.items()},
+            "files": int(files[0]) if files else 0,
+        }
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+        """Run a read query (for adapters that need SQL the protocol does not cover)."""
+        return self.con.execute(sql, list(params)).fetch_df()
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.con.close()
+
+    def __enter__(self) -> DuckDBStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class DuckDBBatch:
+    """One atomic load into a :class:`DuckDBStore`."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, batch_id: str) -> None:
+        self.con = con
+        self.batch_id = batch_id
+        self._open = False
+
+    def __enter__(self) -> DuckDBBatch:
+        self.con.execute("BEGIN TRANSACTION")
+        self._open = True
+        for name, schema in (("stage", INCIDENT_SCHEMA), ("stage_personal", PERSONAL_SCHEMA),
+                             ("stage_quarantine", QUARANTINE_SCHEMA)):
+            self.con.execute(f"DROP TABLE IF EXISTS {name}")
+            self.con.execute(ddl_for(name, schema, dialect="duckdb", temporary=True))
+        self.con.execute("ALTER TABLE stage ADD COLUMN seq BIGINT")
+        self._seq = 0
+        return self
+
+    def add(self, incidents: pa.Table, personal: pa.Table, quarantine: pa.Table) -> None:
+        """Stage one chunk (nothing is visible to others until :meth:`commit`)."""
+        seq = pa.array(range(self._seq, self._seq + incidents.num_rows), type=pa.int64())
+        self._seq += incidents.num_rows
+        self.con.register("staged", incidents.append_column("seq", seq))
+        self.con.execute("INSERT INTO stage SELECT * FROM staged")
+        self.con.unregister("staged")
+        if personal.num_rows:
+            self.con.register("staged_personal", personal)
+            self.con.execute("INSERT INTO stage_personal SELECT * FROM staged_personal")
+            self.con.unregister("staged_personal")
+        if quarantine.num_rows:
+            self.con.register("staged_quarantine", quarantine)
+            self.con.execute("INSERT INTO stage_quarantine SELECT * FROM staged_quarantine")
+            self.con.unregister("staged_quarantine")
+
+    def commit(self, report: IngestReport) -> IngestReport:
+        """Classify staged rows against the store, write them, record the file, commit.
+
+        Within the file the last version of each id wins; earlier versions count as updates when
+        their content differs and as duplicates when it does not. Only narrow key columns are
+        joined against the stored table, and the common case (all ids distinct and new) inserts
+        straight from the staging table.
+        """
+        con = self.con
+        cols = ", ".join(f'"{c}"' for c in INCIDENT_COLUMNS)
+        staged = _scalar(con, "SELECT count(*) FROM stage")
+        distinct = _scalar(con, "SELECT count(DISTINCT incident_id) FROM stage")
+        changed_in_file = 0
+        latest = "stage"
+        if distinct < staged:
+            changed_in_file = _scalar(
+                con,
+                "SELECT coalesce(sum(k - 1), 0) FROM (SELECT count(DISTINCT row_hash) AS k FROM stage "
+                "GROUP BY incident_id HAVING count(*) > 1)",
+            )
+            con.execute(
+                "CREATE TEMP TABLE latest AS SELECT * FROM stage "
+                "QUALIFY row_number() OVER (PARTITION BY incident_id ORDER BY seq DESC) = 1"
+            )
+            latest = "latest"
+        con.execute(
+            f"CREATE TEMP TABLE status AS SELECT l.incident_id, "
+            f"CASE WHEN i.incident_id IS NULL THEN 'new' WHEN i.row_hash = l.row_hash THEN 'same' "
+            f"ELSE 'changed' END AS status FROM {latest} l LEFT JOIN "
+            f"(SELECT incident_id, row_hash FROM incidents WHERE source = ?) i USING (incident_id)",
+            [report.source],
+        )
+        status = dict(con.execute("SELECT status, count(*) FROM status GROUP BY 1").fetchall())
+        new, same, changed = (int(status.get(k, 0)) for k in ("new", "same", "changed"))
+        if changed:
+            for table in ("incidents", "incident_personal"):
+                con.execute(
+                    f"DELETE FROM {table} WHERE source = ? AND incident_id IN "
+                    f"(SELECT incident_id FROM status WHERE status = 'changed')",
+                    [report.source],
+                )
+        if same == 0:
+            con.execute(f"INSERT INTO incidents SELECT {cols} FROM {latest}")
+        elif new or changed:
+            con.execute(
+                f"INSERT INTO incidents SELECT {cols} FROM {latest} WHERE incident_id IN "
+                f"(SELECT incident_id FROM status WHERE status <> 'same')"
+            )
+        if new or changed:
+            con.execute(
+                "INSERT INTO incident_personal SELECT * FROM stage_personal WHERE incident_id IN "
+                "(SELECT incident_id FROM status WHERE status <> 'same') "
+                "QUALIFY row_number() OVER (PARTITION BY source, incident_id) = 1"
+            )
+        con.execute("INSERT INTO quarantine SELECT * FROM stage_quarantine")
+        report.stored = new
+        # a changed record is one update, however many versions of it the file held
+        report.updated = changed + changed_in_file
+        report.duplicates = same + (staged - distinct) - changed_in_file
+        report.quarantined = _scalar(con, "SELECT count(*) FROM stage_quarantine")
+        con.execute(
+            "INSERT INTO files VALUES (?, ?, ?, ?, now(), ?)",
+            [report.source, report.file, report.sha256, report.batch_id, json.dumps(report.to_dict())],
+        )
+        for t in ("stage", "stage_personal", "stage_quarantine", "latest", "status"):
+            con.execute(f"DROP TABLE IF EXISTS {t}")
+        con.execute("COMMIT")
+        self._open = False
+        return report
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._open:
+            self.con.execute("ROLLBACK")
+            self._open = False
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    row = con.execute(sql).fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
