@@ -66,7 +66,11 @@ class NearestNeighbourIndex:
 
 
 def clark_evans(
-    x: FloatArray, y: FloatArray, *, area: float | Literal["hull", "bbox"] = "hull", edge_correction: bool = False,
+    x: FloatArray,
+    y: FloatArray,
+    *,
+    area: float | Literal["hull", "bbox"] = "hull",
+    edge_correction: bool = False,
 ) -> NearestNeighbourIndex:
     """The Clark-Evans nearest-neighbour index with a two-sided normal test.
 
@@ -111,8 +115,9 @@ def clark_evans(
         re = 0.5 / np.sqrt(n / a)
         se = 0.26136 / np.sqrt(n * n / a)
     z = (ro - re) / se
-    return NearestNeighbourIndex(n, a, ro, float(re), ro / float(re), float(z),
-                                 float(2 * stats.norm.sf(abs(z))), rule, edge_correction)
+    return NearestNeighbourIndex(
+        n, a, ro, float(re), ro / float(re), float(z), float(2 * stats.norm.sf(abs(z))), rule, edge_correction
+    )
 
 
 @dataclass(frozen=True)
@@ -141,8 +146,9 @@ class Ellipse:
         return np.column_stack([px, py])
 
 
-def standard_ellipse(x: FloatArray, y: FloatArray, weights: FloatArray | None = None, *,
-                     n_std: float = 1.0) -> Ellipse:
+def standard_ellipse(
+    x: FloatArray, y: FloatArray, weights: FloatArray | None = None, *, n_std: float = 1.0
+) -> Ellipse:
     """Weighted mean centre and standard deviational ellipse of points (Yuill 1971)."""
     xs, ys = np.asarray(x, float), np.asarray(y, float)
     w = np.ones(xs.size) if weights is None else np.asarray(weights, float)
@@ -150,14 +156,26 @@ def standard_ellipse(x: FloatArray, y: FloatArray, weights: FloatArray | None = 
         raise InputError("an ellipse needs at least one incident")
     mx, my = float(np.average(xs, weights=w)), float(np.average(ys, weights=w))
     dx, dy = xs - mx, ys - my
-    cov = np.array([[np.average(dx * dx, weights=w), np.average(dx * dy, weights=w)],
-                    [np.average(dx * dy, weights=w), np.average(dy * dy, weights=w)]])
+    cov = np.array(
+        [
+            [np.average(dx * dx, weights=w), np.average(dx * dy, weights=w)],
+            [np.average(dx * dy, weights=w), np.average(dy * dy, weights=w)],
+        ]
+    )
     vals, vecs = np.linalg.eigh(cov)
     major = vecs[:, 1]
     rotation = float(np.degrees(np.arctan2(major[0], major[1])) % 180.0)
     sd = float(np.sqrt(max(vals.sum(), 0.0)))
-    return Ellipse(float(w.sum()), mx, my, float(np.sqrt(max(vals[1], 0.0))), float(np.sqrt(max(vals[0], 0.0))),
-                   rotation, sd, n_std)
+    return Ellipse(
+        float(w.sum()),
+        mx,
+        my,
+        float(np.sqrt(max(vals[1], 0.0))),
+        float(np.sqrt(max(vals[0], 0.0))),
+        rotation,
+        sd,
+        n_std,
+    )
 
 
 @dataclass(frozen=True)
@@ -173,12 +191,20 @@ class DirectionalDistribution:
         rows = []
         for key, e in self.ellipses.items():
             lon, lat = to_wgs84(np.array([e.x]), np.array([e.y]), self.crs)
-            rows.append({
-                "group": key, "n": e.n, "x": e.x, "y": e.y, "longitude": float(lon[0]), "latitude": float(lat[0]),
-                "semi_major_m": e.n_std * np.sqrt(2) * e.sigma_major,
-                "semi_minor_m": e.n_std * np.sqrt(2) * e.sigma_minor,
-                "rotation_deg": e.rotation_deg, "standard_distance_m": e.standard_distance,
-            })
+            rows.append(
+                {
+                    "group": key,
+                    "n": e.n,
+                    "x": e.x,
+                    "y": e.y,
+                    "longitude": float(lon[0]),
+                    "latitude": float(lat[0]),
+                    "semi_major_m": e.n_std * np.sqrt(2) * e.sigma_major,
+                    "semi_minor_m": e.n_std * np.sqrt(2) * e.sigma_minor,
+                    "rotation_deg": e.rotation_deg,
+                    "standard_distance_m": e.standard_distance,
+                }
+            )
         return pd.DataFrame(rows)
 
     def to_geojson(self) -> dict[str, Any]:
@@ -188,13 +214,24 @@ class DirectionalDistribution:
             ring = e.outline()
             lon, lat = to_wgs84(ring[:, 0], ring[:, 1], self.crs)
             coords = [[float(a), float(b)] for a, b in zip(lon, lat, strict=True)]
-            feats.append({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [coords]},
-                          "properties": {k: (float(v) if isinstance(v, np.floating) else v) for k, v in rec.items()}})
+            feats.append(
+                {
+                    "type": "Feature",
+                    "geometry": {"type": "Polygon", "coordinates": [coords]},
+                    "properties": {
+                        k: (float(v) if isinstance(v, np.floating) else v) for k, v in rec.items()
+                    },
+                }
+            )
         return {"type": "FeatureCollection", "features": feats, "parameters": self.parameters}
 
 
 def directional_distribution(
-    frame: pd.DataFrame, *, by: str | None = "category", n_std: float = 1.0, crs: str | None = None,
+    frame: pd.DataFrame,
+    *,
+    by: str | None = "category",
+    n_std: float = 1.0,
+    crs: str | None = None,
 ) -> DirectionalDistribution:
     """Mean centre and ellipse of located incidents (``x``, ``y``, optional ``count``) per ``by`` group."""
     if not {"x", "y"} <= set(frame.columns):
@@ -208,6 +245,8 @@ def directional_distribution(
     for key, g in groups:
         w = g["count"].to_numpy(float) if "count" in g else None
         out[str(key if not isinstance(key, tuple) else key[0])] = standard_ellipse(
-            g["x"].to_numpy(float), g["y"].to_numpy(float), w, n_std=n_std)
-    return DirectionalDistribution(out, the_crs, {"n_std": n_std, "by": by or "all",
-                                                  "axes": "sqrt(2) x standard deviation (ArcGIS)"})
+            g["x"].to_numpy(float), g["y"].to_numpy(float), w, n_std=n_std
+        )
+    return DirectionalDistribution(
+        out, the_crs, {"n_std": n_std, "by": by or "all", "axes": "sqrt(2) x standard deviation (ArcGIS)"}
+    )

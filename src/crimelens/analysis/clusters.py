@@ -84,8 +84,9 @@ def summarise_clusters(
         wx, wy, ww = x[m], y[m], w[m]
         mx, my = float(np.average(wx, weights=ww)), float(np.average(wy, weights=ww))
         sd = float(np.sqrt(np.average((wx - mx) ** 2 + (wy - my) ** 2, weights=ww)))
-        rows.append({"cluster": c, "count": float(ww.sum()), "x": mx, "y": my, "radius_m": sd,
-                     "hull": _hull(wx, wy)})
+        rows.append(
+            {"cluster": c, "count": float(ww.sum()), "x": mx, "y": my, "radius_m": sd, "hull": _hull(wx, wy)}
+        )
     cols = ["cluster", "count", "x", "y", "radius_m", "hull"]
     return new, pd.DataFrame(rows, columns=cols)
 
@@ -118,8 +119,15 @@ class PointClusters(BaseEstimator):  # type: ignore[misc]  # scikit-learn ships 
     """
 
     def __init__(
-        self, *, method: ClusterMethod = "dbscan", eps: float = 200.0, min_samples: int = 20,
-        min_cluster_size: int = 25, n_clusters: int = 8, crs: str | None = None, random_state: int | None = 0,
+        self,
+        *,
+        method: ClusterMethod = "dbscan",
+        eps: float = 200.0,
+        min_samples: int = 20,
+        min_cluster_size: int = 25,
+        n_clusters: int = 8,
+        crs: str | None = None,
+        random_state: int | None = 0,
     ) -> None:
         self.method = method
         self.eps = eps
@@ -143,8 +151,11 @@ class PointClusters(BaseEstimator):  # type: ignore[misc]  # scikit-learn ships 
             params.update(eps_m=self.eps, min_samples=self.min_samples)
         elif self.method == "kmeans":
             k = min(self.n_clusters, x.size)
-            raw = KMeans(n_clusters=k, n_init=10, random_state=self.random_state).fit(
-                pts, sample_weight=w).labels_
+            raw = (
+                KMeans(n_clusters=k, n_init=10, random_state=self.random_state)
+                .fit(pts, sample_weight=w)
+                .labels_
+            )
             params.update(n_clusters=k, random_state=self.random_state)
         elif self.method == "hdbscan":
             reps = np.rint(w).astype(np.int64)

@@ -123,9 +123,17 @@ class GetisOrd(BaseEstimator):  # type: ignore[misc]  # scikit-learn ships no ty
     """
 
     def __init__(
-        self, *, weights: Literal["distance", "knn"] = "distance", distance_band: float | None = None,
-        k: int = 8, inference: Inference = "analytical", n_permutations: int = 999, fdr: bool = True,
-        cell_size: float | None = None, crs: str | None = None, random_state: int | None = None,
+        self,
+        *,
+        weights: Literal["distance", "knn"] = "distance",
+        distance_band: float | None = None,
+        k: int = 8,
+        inference: Inference = "analytical",
+        n_permutations: int = 999,
+        fdr: bool = True,
+        cell_size: float | None = None,
+        crs: str | None = None,
+        random_state: int | None = None,
     ) -> None:
         self.weights = weights
         self.distance_band = distance_band
@@ -159,24 +167,30 @@ class GetisOrd(BaseEstimator):  # type: ignore[misc]  # scikit-learn ships no ty
         w, info = self._weights(units)
         x = units.counts
         z = gi_star_z(x, w)
-        if self.inference == "analytical":
-            p = two_sided_normal_p(z)
-        else:
-            p = self._permutation_p(x, w)
+        p = two_sided_normal_p(z) if self.inference == "analytical" else self._permutation_p(x, w)
         bins = confidence_bins(z, p, fdr=self.fdr)
         self.z_, self.p_, self.labels_ = z, p, bins
         self.classes_ = bin_classes(bins)
         self.weights_ = w
         params: dict[str, Any] = {
-            "statistic": "Getis-Ord Gi*", "units": units.label(), "n_units": units.n,
+            "statistic": "Getis-Ord Gi*",
+            "units": units.label(),
+            "n_units": units.n,
             **({"cell_size_m": units.grid.cell_size} if units.grid is not None else {}),
-            **w.describe(), **info, "inference": self.inference,
-            **({"n_permutations": self.n_permutations, "random_state": self.random_state}
-               if self.inference == "permutation" else {}),
-            "fdr": "Benjamini-Hochberg" if self.fdr else "none", "p_value": "two-sided",
+            **w.describe(),
+            **info,
+            "inference": self.inference,
+            **(
+                {"n_permutations": self.n_permutations, "random_state": self.random_state}
+                if self.inference == "permutation"
+                else {}
+            ),
+            "fdr": "Benjamini-Hochberg" if self.fdr else "none",
+            "p_value": "two-sided",
         }
         self.result_ = HotspotResult(
-            "gistar", units,
+            "gistar",
+            units,
             {"z": z, "p": p, "Gi_Bin": bins, "class": self.classes_, "n_neighbours": w.row_sums.astype(int)},
             params,
         )

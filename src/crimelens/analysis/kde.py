@@ -121,7 +121,11 @@ class KernelDensity(BaseEstimator):  # type: ignore[misc]  # scikit-learn ships 
     """
 
     def __init__(
-        self, *, kernel: Kernel = "quartic", bandwidth: float | str | None = None, cell_size: float = 50.0,
+        self,
+        *,
+        kernel: Kernel = "quartic",
+        bandwidth: float | str | None = None,
+        cell_size: float = 50.0,
         crs: str | None = None,
     ) -> None:
         self.kernel = kernel
@@ -153,16 +157,21 @@ class KernelDensity(BaseEstimator):  # type: ignore[misc]  # scikit-learn ships 
         r = k.shape[0] // 2
         values = fftconvolve(raster, k, mode="full")
         values = np.where(values < 1e-12 * max(float(raster.max()), 1.0), 0.0, values)
-        out_grid = SquareGrid(g.x0 - r * g.cell_size, g.y0 - r * g.cell_size, g.cell_size,
-                              g.nx + 2 * r, g.ny + 2 * r, g.crs)
+        out_grid = SquareGrid(
+            g.x0 - r * g.cell_size, g.y0 - r * g.cell_size, g.cell_size, g.nx + 2 * r, g.ny + 2 * r, g.crs
+        )
         total = float(raster.sum())
         s = float(values.sum())
         if s > 0:
             values *= total / s  # remove FFT round-off so the surface sums to the count exactly
         self.bandwidth_ = h
         params: dict[str, Any] = {
-            "kernel": self.kernel, "bandwidth_m": round(h, 3), "bandwidth_rule": rule,
-            "cell_size_m": g.cell_size, "incidents": total, "units": "incidents per cell",
+            "kernel": self.kernel,
+            "bandwidth_m": round(h, 3),
+            "bandwidth_rule": rule,
+            "cell_size_m": g.cell_size,
+            "incidents": total,
+            "units": "incidents per cell",
             "method": "binned FFT convolution",
         }
         self.surface_ = DensitySurface(out_grid, values, params)
@@ -175,7 +184,9 @@ class KernelDensity(BaseEstimator):  # type: ignore[misc]  # scikit-learn ships 
         return self.surface_
 
 
-def kde_direct(x: FloatArray, y: FloatArray, grid: SquareGrid, kernel: Kernel, bandwidth: float) -> FloatArray:
+def kde_direct(
+    x: FloatArray, y: FloatArray, grid: SquareGrid, kernel: Kernel, bandwidth: float
+) -> FloatArray:
     """Reference: the kernel summed directly over points at every cell centre, in incidents per cell.
 
     ``O(n × cells)``; for tests and benchmarks only. Uses the continuous kernel normalised to

@@ -38,6 +38,7 @@ from crimelens.analysis.units import UnitCounts
 from crimelens.exceptions import InputError, NotFittedError
 from crimelens.geo.weights import FloatArray, SparseWeights, Weights
 
+
 def row_standardise(w: Weights) -> SparseWeights:
     """Row-standardised copy of ``w`` (each row sums to one; isolated units keep zeros)."""
     m = w.to_sparse().astype(float)
@@ -105,10 +106,19 @@ class LocalMoran(BaseEstimator):  # type: ignore[misc]  # scikit-learn ships no 
     """
 
     def __init__(
-        self, *, weights: Literal["queen", "distance", "knn"] = "queen", distance_band: float | None = None,
-        k: int = 8, transform: Literal["r", "b"] = "r", inference: Literal["analytical", "permutation"] = "analytical",
-        n_permutations: int = 999, alpha: float = 0.05, fdr: bool = False, cell_size: float | None = None,
-        crs: str | None = None, random_state: int | None = None,
+        self,
+        *,
+        weights: Literal["queen", "distance", "knn"] = "queen",
+        distance_band: float | None = None,
+        k: int = 8,
+        transform: Literal["r", "b"] = "r",
+        inference: Literal["analytical", "permutation"] = "analytical",
+        n_permutations: int = 999,
+        alpha: float = 0.05,
+        fdr: bool = False,
+        cell_size: float | None = None,
+        crs: str | None = None,
+        random_state: int | None = None,
     ) -> None:
         self.weights = weights
         self.distance_band = distance_band
@@ -155,7 +165,11 @@ class LocalMoran(BaseEstimator):  # type: ignore[misc]  # scikit-learn ships no 
         e, v = local_moran_moments(z, w)
         with np.errstate(divide="ignore", invalid="ignore"):
             zscore = np.where(v > 0, (i_stat - e) / np.sqrt(v), 0.0)
-        p = two_sided_normal_p(zscore) if self.inference == "analytical" else self._permutation_p(z, w, i_stat)
+        p = (
+            two_sided_normal_p(zscore)
+            if self.inference == "analytical"
+            else self._permutation_p(z, w, i_stat)
+        )
         quad = np.where(z > 0, np.where(lag > 0, "HH", "HL"), np.where(lag > 0, "LH", "LL")).astype(object)
         sig = benjamini_hochberg(p, self.alpha) if self.fdr else p <= self.alpha
         sig &= z != 0
@@ -163,15 +177,26 @@ class LocalMoran(BaseEstimator):  # type: ignore[misc]  # scikit-learn ships no 
         self.I_, self.z_, self.p_, self.EI_, self.VI_ = i_stat, zscore, p, e, v
         self.quadrant_, self.labels_, self.lag_ = quad, labels, lag
         params: dict[str, Any] = {
-            "statistic": "Local Moran's I", "units": units.label(), "n_units": units.n,
+            "statistic": "Local Moran's I",
+            "units": units.label(),
+            "n_units": units.n,
             **({"cell_size_m": units.grid.cell_size} if units.grid is not None else {}),
-            "weights": self.weights, **w.describe(), "inference": self.inference,
-            **({"n_permutations": self.n_permutations, "random_state": self.random_state}
-               if self.inference == "permutation" else {}),
-            "alpha": self.alpha, "fdr": "Benjamini-Hochberg" if self.fdr else "none",
+            "weights": self.weights,
+            **w.describe(),
+            "inference": self.inference,
+            **(
+                {"n_permutations": self.n_permutations, "random_state": self.random_state}
+                if self.inference == "permutation"
+                else {}
+            ),
+            "alpha": self.alpha,
+            "fdr": "Benjamini-Hochberg" if self.fdr else "none",
         }
         self.result_ = LocalMoranResult(
-            "lisa", units, {"I": i_stat, "z": zscore, "p": p, "quadrant": quad, "class": labels}, params,
+            "lisa",
+            units,
+            {"I": i_stat, "z": zscore, "p": p, "quadrant": quad, "class": labels},
+            params,
             palette=LISA_COLOURS,
         )
         return self

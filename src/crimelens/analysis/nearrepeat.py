@@ -110,8 +110,8 @@ class NearRepeatResult:
     method: str = "near_repeat"
 
     def to_frame(self) -> pd.DataFrame:
-        """Long format: ``distance``, ``time``, ``observed``, ``expected``, ``ratio``, ``p``, ``significant``."""
-        long = self.observed.stack().rename("observed").to_frame()
+        """Long table: distance, time, observed, expected, ratio, p and significant (p <= 0.05)."""
+        long = pd.DataFrame({"observed": self.observed.stack()})
         long["expected"] = self.expected.stack()
         long["ratio"] = self.ratio.stack()
         long["p"] = self.p.stack()
@@ -133,8 +133,15 @@ class NearRepeatResult:
         """The Knox test of the closest cell, the strongest significant ratio, parameters."""
         sig = (self.p <= 0.05) & (self.ratio > 1)
         cells = [
-            {"distance": r, "time": c, "ratio": round(float(self.ratio.loc[r, c]), 3), "p": float(self.p.loc[r, c])}
-            for r in self.ratio.index for c in self.ratio.columns if bool(sig.loc[r, c])
+            {
+                "distance": r,
+                "time": c,
+                "ratio": round(float(self.ratio.loc[r, c]), 3),
+                "p": float(self.p.loc[r, c]),
+            }
+            for r in self.ratio.index
+            for c in self.ratio.columns
+            if bool(sig.loc[r, c])
         ]
         return {
             "method": self.method,
@@ -173,8 +180,14 @@ class KnoxTest(BaseEstimator):  # type: ignore[misc]  # scikit-learn ships no ty
     """
 
     def __init__(
-        self, *, spatial_bandwidth: int = 100, n_spatial_bands: int = 5, temporal_bandwidth: int = 14,
-        n_temporal_bands: int = 5, n_permutations: int = 99, random_state: int | None = None,
+        self,
+        *,
+        spatial_bandwidth: int = 100,
+        n_spatial_bands: int = 5,
+        temporal_bandwidth: int = 14,
+        n_temporal_bands: int = 5,
+        n_permutations: int = 99,
+        random_state: int | None = None,
     ) -> None:
         self.spatial_bandwidth = spatial_bandwidth
         self.n_spatial_bands = n_spatial_bands
@@ -232,14 +245,21 @@ class KnoxTest(BaseEstimator):  # type: ignore[misc]  # scikit-learn ships no ty
         knox_exp = float(knox_sims.mean())
         knox_p = float((1.0 + (knox_sims >= knox_obs - 1e-9).sum()) / (self.n_permutations + 1.0))
         params = {
-            "spatial_bandwidth_m": sb, "n_spatial_bands": ns, "temporal_bandwidth_days": tb,
-            "n_temporal_bands": nt, "n_permutations": int(self.n_permutations), "random_state": self.random_state,
-            "incidents": int(n), "excluded_imprecise": int(dropped), "distance": "Euclidean, whole metres",
+            "spatial_bandwidth_m": sb,
+            "n_spatial_bands": ns,
+            "temporal_bandwidth_days": tb,
+            "n_temporal_bands": nt,
+            "n_permutations": int(self.n_permutations),
+            "random_state": self.random_state,
+            "incidents": int(n),
+            "excluded_imprecise": int(dropped),
+            "distance": "Euclidean, whole metres",
             "null": "dates permuted among locations",
         }
         self.p_ = knox_p
-        self.result_ = NearRepeatResult(frame(obs), frame(expected), frame(ratio), frame(p), float(knox_obs),
-                                        knox_exp, knox_p, params)
+        self.result_ = NearRepeatResult(
+            frame(obs), frame(expected), frame(ratio), frame(p), float(knox_obs), knox_exp, knox_p, params
+        )
         return self
 
     def result(self) -> NearRepeatResult:
@@ -258,4 +278,6 @@ def _prepare(X: pd.DataFrame) -> tuple[FloatArray, FloatArray, IntArray, int]:
     f = X[ok]
     ts = pd.to_datetime(f["occurred_at"], utc=True)
     days = (ts.dt.floor("D") - pd.Timestamp("1970-01-01", tz="UTC")).dt.days.to_numpy(np.int64)
-    return f["x"].to_numpy(float), f["y"].to_numpy(float), days, int((~ok).sum())
+    x = np.asarray(f["x"].to_numpy(float), dtype=np.float64)
+    y = np.asarray(f["y"].to_numpy(float), dtype=np.float64)
+    return x, y, np.asarray(days, dtype=np.int64), int((~ok).sum())

@@ -15,31 +15,53 @@ CLASS_ORDER: Final = ("hot_99", "hot_95", "hot_90", "not_significant", "cold_90"
 
 #: ArcGIS hot spot colours per class.
 CLASS_COLOURS: Final[dict[str, str]] = {
-    "hot_99": "#D62F27", "hot_95": "#ED7551", "hot_90": "#FAB984", "not_significant": "#F7F7F2",
-    "cold_90": "#C0CCBE", "cold_95": "#849EBA", "cold_99": "#4575B5",
+    "hot_99": "#D62F27",
+    "hot_95": "#ED7551",
+    "hot_90": "#FAB984",
+    "not_significant": "#F7F7F2",
+    "cold_90": "#C0CCBE",
+    "cold_95": "#849EBA",
+    "cold_99": "#4575B5",
 }
 
 #: Legend labels per class.
 CLASS_LABELS: Final[dict[str, str]] = {
-    "hot_99": "Hot spot, 99% confidence", "hot_95": "Hot spot, 95% confidence",
-    "hot_90": "Hot spot, 90% confidence", "not_significant": "Not significant",
-    "cold_90": "Cold spot, 90% confidence", "cold_95": "Cold spot, 95% confidence",
+    "hot_99": "Hot spot, 99% confidence",
+    "hot_95": "Hot spot, 95% confidence",
+    "hot_90": "Hot spot, 90% confidence",
+    "not_significant": "Not significant",
+    "cold_90": "Cold spot, 90% confidence",
+    "cold_95": "Cold spot, 95% confidence",
     "cold_99": "Cold spot, 99% confidence",
 }
 
 #: Local Moran classes.
 LISA_ORDER: Final = ("HH", "HL", "LH", "LL", "not_significant")
 LISA_COLOURS: Final[dict[str, str]] = {
-    "HH": "#D62F27", "HL": "#ED7551", "LH": "#849EBA", "LL": "#4575B5", "not_significant": "#F7F7F2",
+    "HH": "#D62F27",
+    "HL": "#ED7551",
+    "LH": "#849EBA",
+    "LL": "#4575B5",
+    "not_significant": "#F7F7F2",
 }
 LISA_LABELS: Final[dict[str, str]] = {
-    "HH": "High-High cluster", "HL": "High-Low outlier", "LH": "Low-High outlier",
-    "LL": "Low-Low cluster", "not_significant": "Not significant",
+    "HH": "High-High cluster",
+    "HL": "High-Low outlier",
+    "LH": "Low-High outlier",
+    "LL": "Low-Low cluster",
+    "not_significant": "Not significant",
 }
 
 #: Emerging hot spot patterns, in legend order.
 EMERGING_PATTERNS: Final = (
-    "new", "consecutive", "intensifying", "persistent", "diminishing", "sporadic", "oscillating", "historical",
+    "new",
+    "consecutive",
+    "intensifying",
+    "persistent",
+    "diminishing",
+    "sporadic",
+    "oscillating",
+    "historical",
 )
 EMERGING_ORDER: Final = (
     *(f"{p}_hot_spot" for p in EMERGING_PATTERNS),
@@ -54,7 +76,8 @@ EMERGING_COLOURS: Final[dict[str, str]] = {
     **{f"{p}_cold_spot": c for p, c in zip(EMERGING_PATTERNS, _COLD_RAMP, strict=True)},
 }
 EMERGING_LABELS: Final[dict[str, str]] = {
-    k: ("No pattern detected" if k == "no_pattern" else k.replace("_", " ").capitalize()) for k in EMERGING_ORDER
+    k: ("No pattern detected" if k == "no_pattern" else k.replace("_", " ").capitalize())
+    for k in EMERGING_ORDER
 }
 
 

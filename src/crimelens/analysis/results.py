@@ -135,7 +135,7 @@ class UnitResult:
     class_column: str = "class"
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per unit: ``cell_id``, ``count``, the result columns, centroid ``longitude``/``latitude``."""
+        """One row per unit: ``cell_id``, ``count``, result columns, centroid ``longitude``/``latitude``."""
         lon, lat = unit_centres_wgs84(self.units)
         df = pd.DataFrame({"cell_id": self.units.ids, "count": self.units.counts})
         for k, v in self.values.items():
@@ -228,10 +228,15 @@ class DensitySurface:
         ids = np.flatnonzero(flat > min_value) if min_value > 0 else np.arange(flat.size)
         x, y = self.grid.centres(ids)
         lon, lat = to_wgs84(x, y, self.grid.crs)
-        return pd.DataFrame({
-            "cell_id": ids, "count": flat[ids], "per_km2": self.per_km2.ravel()[ids],
-            "longitude": lon, "latitude": lat,
-        })
+        return pd.DataFrame(
+            {
+                "cell_id": ids,
+                "count": flat[ids],
+                "per_km2": self.per_km2.ravel()[ids],
+                "longitude": lon,
+                "latitude": lat,
+            }
+        )
 
     def to_geojson(self, *, min_share: float = 0.01) -> dict[str, Any]:
         """Cells whose value is at least ``min_share`` of the maximum, as WGS84 polygons."""
@@ -241,8 +246,11 @@ class DensitySurface:
         rings = self.grid.polygons_wgs84(ids)
         dens = self.per_km2.ravel()
         feats = [
-            {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [r]},
-             "properties": {"cell_id": int(i), "count": float(flat[i]), "per_km2": float(dens[i])}}
+            {
+                "type": "Feature",
+                "geometry": {"type": "Polygon", "coordinates": [r]},
+                "properties": {"cell_id": int(i), "count": float(flat[i]), "per_km2": float(dens[i])},
+            }
             for i, r in zip(ids, rings, strict=True)
         ]
         params = dict(self.parameters, geojson_min_share=min_share)
@@ -301,8 +309,12 @@ class ClusterResult:
             else:
                 c_lon, c_lat = to_wgs84(np.array([row.x]), np.array([row.y]), self.crs)
                 geom = {"type": "Point", "coordinates": [float(c_lon[0]), float(c_lat[0])]}
-            props = {"cell_id": int(row.cluster), "cluster": int(row.cluster), "count": _num(row.count),
-                     "radius_m": float(row.radius_m)}
+            props = {
+                "cell_id": int(row.cluster),
+                "cluster": int(row.cluster),
+                "count": _num(row.count),
+                "radius_m": float(row.radius_m),
+            }
             feats.append({"type": "Feature", "geometry": geom, "properties": props})
         return {"type": "FeatureCollection", "features": feats, "parameters": _jsonable(self.parameters)}
 

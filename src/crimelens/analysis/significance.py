@@ -36,9 +36,16 @@ LEVELS: Final = ((1, 0.10), (2, 0.05), (3, 0.01))
 
 #: ``class`` name of each ``Gi_Bin`` value.
 BIN_CLASS: Final[dict[int, str]] = {
-    3: "hot_99", 2: "hot_95", 1: "hot_90", 0: "not_significant", -1: "cold_90", -2: "cold_95", -3: "cold_99",
+    3: "hot_99",
+    2: "hot_95",
+    1: "hot_90",
+    0: "not_significant",
+    -1: "cold_90",
+    -2: "cold_95",
+    -3: "cold_99",
 }
 CLASS_BIN: Final[dict[str, int]] = {v: k for k, v in BIN_CLASS.items()}
+
 
 def two_sided_normal_p(z: FloatArray) -> FloatArray:
     """Two-sided p-value of a standard normal z-score (NaN z gives p = 1)."""

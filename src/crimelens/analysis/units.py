@@ -105,8 +105,12 @@ class UnitCounts:
         return [None] * self.n
 
     def weights(
-        self, *, method: Literal["distance", "knn"] = "distance", band: float | None = None,
-        k: int = 8, include_self: bool = True,
+        self,
+        *,
+        method: Literal["distance", "knn"] = "distance",
+        band: float | None = None,
+        k: int = 8,
+        include_self: bool = True,
     ) -> Weights:
         """Spatial weights between these units.
 
@@ -128,8 +132,13 @@ class UnitCounts:
         if band is None:
             raise InputError("a distance band (metres) is needed for distance-band weights")
         if self.kind == "grid" and self.grid is not None:
-            return GridBandWeights((self.grid.ny, self.grid.nx), np.asarray(self.ids, np.int64),
-                                   self.grid.cell_size, band, include_self=include_self)
+            return GridBandWeights(
+                (self.grid.ny, self.grid.nx),
+                np.asarray(self.ids, np.int64),
+                self.grid.cell_size,
+                band,
+                include_self=include_self,
+            )
         return SparseWeights.distance_band(self.x, self.y, band, include_self=include_self)
 
     def spacing(self) -> float:
@@ -167,12 +176,22 @@ def grid_from_cells(cell_x: npt.ArrayLike, cell_y: npt.ArrayLike, cell_size: flo
     cx, cy = np.asarray(cell_x, np.int64), np.asarray(cell_y, np.int64)
     if cx.size == 0:
         raise InputError("no located incidents to build a grid from")
-    return SquareGrid(float(cx.min() * cell_size), float(cy.min() * cell_size), float(cell_size),
-                      int(cx.max() - cx.min() + 1), int(cy.max() - cy.min() + 1), crs)
+    return SquareGrid(
+        float(cx.min() * cell_size),
+        float(cy.min() * cell_size),
+        float(cell_size),
+        int(cx.max() - cx.min() + 1),
+        int(cy.max() - cy.min() + 1),
+        crs,
+    )
 
 
 def grid_counts(
-    frame: pd.DataFrame, cell_size: float, crs: str, *, grid: SquareGrid | None = None,
+    frame: pd.DataFrame,
+    cell_size: float,
+    crs: str,
+    *,
+    grid: SquareGrid | None = None,
     study_area: StudyArea | npt.NDArray[np.bool_] = "extent",
 ) -> UnitCounts:
     """Zero-filled counts on a square grid.
@@ -220,7 +239,9 @@ def grid_counts(
     return UnitCounts("grid", ids, full[ids], cx_m, cy_m, crs, grid=g)
 
 
-def _study_mask(g: SquareGrid, full: FloatArray, study_area: StudyArea | npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+def _study_mask(
+    g: SquareGrid, full: FloatArray, study_area: StudyArea | npt.NDArray[np.bool_]
+) -> npt.NDArray[np.bool_]:
     if isinstance(study_area, np.ndarray):
         if study_area.shape != (g.n_cells,):
             raise InputError(f"study-area mask must have one value per grid cell ({g.n_cells})")
@@ -249,7 +270,12 @@ def _study_mask(g: SquareGrid, full: FloatArray, study_area: StudyArea | npt.NDA
 
 
 def h3_counts(
-    frame: pd.DataFrame, resolution: int, crs: str, *, column: str | None = None, fill: bool = True,
+    frame: pd.DataFrame,
+    resolution: int,
+    crs: str,
+    *,
+    column: str | None = None,
+    fill: bool = True,
 ) -> UnitCounts:
     """Zero-filled counts over H3 hexagons.
 
@@ -324,7 +350,11 @@ def area_counts(frame: pd.DataFrame, column: str, *, areas: Sequence[str] | None
 
 
 def polygon_counts(
-    polygons: Any, frame: pd.DataFrame, crs: str, *, id_field: str | None = None,
+    polygons: Any,
+    frame: pd.DataFrame,
+    crs: str,
+    *,
+    id_field: str | None = None,
     cell_size: float | None = None,
 ) -> UnitCounts:
     """Zero-filled counts over user polygons, by a spatial join (GeoPandas ``sjoin``).
@@ -369,7 +399,9 @@ def polygon_counts(
     cent = local.geometry.representative_point()
     wgs = polys.to_crs("EPSG:4326").geometry
     shapes = tuple(g.__geo_interface__ if g is not None else None for g in wgs)
-    return UnitCounts("polygon", ids, counts, cent.x.to_numpy(float), cent.y.to_numpy(float), crs, shapes=shapes)
+    return UnitCounts(
+        "polygon", ids, counts, cent.x.to_numpy(float), cent.y.to_numpy(float), crs, shapes=shapes
+    )
 
 
 def unit_centres_wgs84(units: UnitCounts) -> tuple[FloatArray, FloatArray]:

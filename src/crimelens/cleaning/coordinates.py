@@ -89,8 +89,8 @@ def _numeric_pair(
     if a is None or b is None:
         return np.full(n, np.nan), np.full(n, np.nan), np.zeros(n, bool)
     given = np.array((a.notna() | b.notna()).to_numpy(), dtype=bool)
-    av = pd.to_numeric(a, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    bv = pd.to_numeric(b, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    av = np.array(pd.to_numeric(a, errors="coerce").to_numpy(dtype=float, na_value=np.nan), dtype=float)
+    bv = np.array(pd.to_numeric(b, errors="coerce").to_numpy(dtype=float, na_value=np.nan), dtype=float)
     bad = given & ~(np.isfinite(av) & np.isfinite(bv))
     av[bad], bv[bad] = np.nan, np.nan
     flag[bad] = "coords_invalid"

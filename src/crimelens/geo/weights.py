@@ -202,8 +202,9 @@ class SparseWeights:
     Build them with :meth:`distance_band` or :meth:`knn`; ``matrix[i, j]`` is ``w_ij``.
     """
 
-    def __init__(self, matrix: sparse.spmatrix | sparse.sparray, *, include_self: bool,
-                 description: dict[str, Any]) -> None:
+    def __init__(
+        self, matrix: sparse.spmatrix | sparse.sparray, *, include_self: bool, description: dict[str, Any]
+    ) -> None:
         m = sparse.csr_matrix(matrix, dtype=float)
         if m.shape[0] != m.shape[1]:
             raise InputError("a weights matrix must be square")
@@ -227,9 +228,15 @@ class SparseWeights:
             ri = np.concatenate([ri, np.arange(n)])
             ci = np.concatenate([ci, np.arange(n)])
         m = sparse.csr_matrix((np.ones(ri.size), (ri, ci)), shape=(n, n))
-        return cls(m, include_self=include_self,
-                   description={"weights": "distance_band", "distance_band_m": float(band),
-                                "include_self": include_self})
+        return cls(
+            m,
+            include_self=include_self,
+            description={
+                "weights": "distance_band",
+                "distance_band_m": float(band),
+                "include_self": include_self,
+            },
+        )
 
     @classmethod
     def knn(cls, x: FloatArray, y: FloatArray, k: int, *, include_self: bool) -> SparseWeights:
@@ -252,8 +259,11 @@ class SparseWeights:
             ri = np.concatenate([ri, np.arange(n)])
             ci = np.concatenate([ci, np.arange(n)])
         m = sparse.csr_matrix((np.ones(ri.size), (ri, ci)), shape=(n, n))
-        return cls(m, include_self=include_self,
-                   description={"weights": "knn", "k": int(k), "include_self": include_self})
+        return cls(
+            m,
+            include_self=include_self,
+            description={"weights": "knn", "k": int(k), "include_self": include_self},
+        )
 
     def lag(self, values: FloatArray) -> FloatArray:
         """``W @ values`` for ``(n,)`` or ``(m, n)``."""

@@ -1,0 +1,50 @@
+# crimelens — `make demo` and `make test` are the two commands; both install what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+EXTRAS ?= analysis,server,postgres,nlp,deep,dev
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/constraints.txt 2>/dev/null | sha1sum | cut -c1-10)
+DEMO_DIR ?= demo
+PORT ?= 8000
+
+.PHONY: install test lint demo bench clean system-deps
+
+$(STAMP): pyproject.toml requirements/constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# torch first, pinned: this exact version is a local CPU build (a plain `torch` would pull CUDA)
+	if [[ ",$(EXTRAS)," == *",deep,"* ]]; then $(PIP) install -q torch==2.13.0; fi
+	$(PIP) install -q -c requirements/constraints.txt -e ".[$(EXTRAS)]"
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: install
+	$(PY) -m pytest -q -p no:cacheprovider
+
+lint: install
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+demo: install
+	$(VENV)/bin/crimelens demo --dir $(DEMO_DIR) --port $(PORT)
+
+bench: install
+	$(PY) bench/ingest.py
+	-$(PY) bench/analysis.py
+	-$(PY) bench/forecast.py
+	-$(PY) bench/classify.py
+
+# Debian packages some tests use (headless Chromium, PostGIS); needs root, used by .ci/run.
+system-deps:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium postgresql-15-postgis-3 poppler-utils >/dev/null) \
+	  || echo "system-deps: apt-get failed; tests needing Chromium/PostGIS will skip"; \
+	else echo "system-deps: not root or no apt-get; tests needing Chromium/PostGIS will skip"; fi
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache
