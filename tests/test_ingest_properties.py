@@ -2,7 +2,6 @@
 accounted for."""
 
 import csv
-from pathlib import Path
 
 import pandas as pd
 from hypothesis import HealthCheck, given, settings

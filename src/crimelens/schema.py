@@ -130,7 +130,8 @@ _ENUMS: Final[dict[str, Sequence[str]]] = {
 
 def empty_incidents() -> pd.DataFrame:
     """An empty canonical incident frame with the right dtypes."""
-    return INCIDENT_SCHEMA.empty_table().to_pandas()
+    frame: pd.DataFrame = INCIDENT_SCHEMA.empty_table().to_pandas()
+    return frame
 
 
 def to_arrow(frame: pd.DataFrame) -> pa.Table:

@@ -24,6 +24,28 @@ class Settings(BaseSettings):
     pseudonym_key: SecretStr | None = None
     pseudonym_key_file: Path = Field(default_factory=lambda: Path.home() / ".config" / "crimelens" / "pseudonym.key")
 
+    # -- web service (crimelens serve; see docs/service.md) ----------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    session_idle_minutes: float = Field(default=30.0, gt=0, le=30, description="SEC-03: idle expiry, at most 30")
+    session_absolute_hours: float = Field(default=12.0, gt=0, description="SEC-03: absolute session lifetime")
+    lockout_attempts: int = Field(default=5, ge=1, description="SEC-01: consecutive failures before a lock")
+    lockout_minutes: float = Field(default=30.0, gt=0, description="SEC-01: lock duration")
+    totp_required_for_admins: bool = False
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tile_url: str | None = Field(default=None, description="optional raster tile URL template ({z}/{x}/{y})")
+    audit_retention_days: int = Field(default=365, ge=365, description="AUD-04: audit rows kept at least this long")
+    rate_login_per_minute: int = Field(default=10, ge=1)
+    rate_search_per_minute: int = Field(default=240, ge=1)
+    rate_export_per_minute: int = Field(default=5, ge=1)
+    max_page_size: int = Field(default=500, ge=1, le=10_000)
+    max_upload_mb: int = Field(default=500, ge=1)
+    upload_dir: Path | None = None
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65_536, ge=1024)
+    hotspot_cell_m: float = Field(default=250.0, gt=0)
+
     def key_bytes(self) -> bytes:
         """The pseudonym key: from the environment, else from the key file (created if absent)."""
         if self.pseudonym_key is not None:

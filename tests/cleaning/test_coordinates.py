@@ -14,7 +14,8 @@ def test_flags_each_kind_of_bad_point() -> None:
     lat = s(41.88, 0, 90, -87.63, "nan", "inf", None, 47.6, 41.9)
     lon = s(-87.63, 0, -122.4, 41.88, -87.6, -87.6, None, -122.3, "abc")
     c = clean_coordinates(lat, lon, bbox=CHI)
-    assert [f if isinstance(f, str) else None for f in c.flag] == [None, "coords_zero", "coords_sentinel", "coords_swapped", "coords_invalid",
+    flags = [f if isinstance(f, str) else None for f in c.flag]
+    assert flags == [None, "coords_zero", "coords_sentinel", "coords_swapped", "coords_invalid",
                                "coords_invalid", None, "coords_outside_extent", "coords_invalid"]
     assert np.isfinite(c.lat).tolist() == [True, False, False, True, False, False, False, False, False]
     assert c.lat[3] == 41.88 and c.lon[3] == -87.63

@@ -9,7 +9,7 @@ from tests.conftest import CHICAGO_HEADER
 def test_every_preset_is_detected_from_its_own_columns() -> None:
     for name in list_presets():
         m = load_preset(name)
-        header = sorted(m.columns() | set(m.detect)) + ["Unrelated Extra"]
+        header = [*sorted(m.columns() | set(m.detect)), "Unrelated Extra"]
         assert detect_preset(header).name == name
 
 

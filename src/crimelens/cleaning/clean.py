@@ -23,7 +23,13 @@ from crimelens.cleaning.times import parse_times, precision_of_format
 from crimelens.geo.crs import local_utm, to_local
 from crimelens.geo.h3cells import h3_columns
 from crimelens.governance.pseudonyms import pseudonymise
-from crimelens.schema import AREA_COLUMNS, INCIDENT_COLUMNS, INCIDENT_SCHEMA, PERSONAL_SCHEMA, QUARANTINE_SCHEMA
+from crimelens.schema import (
+    AREA_COLUMNS,
+    INCIDENT_COLUMNS,
+    INCIDENT_SCHEMA,
+    PERSONAL_SCHEMA,
+    QUARANTINE_SCHEMA,
+)
 from crimelens.sources.mapping import Mapping
 from crimelens.sources.readers import RawChunk
 from crimelens.taxonomy import FLAGS
@@ -174,9 +180,9 @@ def clean_chunk(chunk: RawChunk, mapping: Mapping, ctx: CleanContext) -> CleanRe
     for flag in FLAGS:
         explicit = _booleans(take(get(flag)))
         if flag in column_flags:
-            col, pat = column_flags[flag]
-            vals = raw[cols[col]].iloc[keep].reset_index(drop=True).astype("string")
-            explicit = explicit.where(explicit.notna(), vals.str.contains(pat, regex=True).astype(object))
+            flag_col, flag_pat = column_flags[flag]
+            vals = raw[cols[flag_col]].iloc[keep].reset_index(drop=True).astype("string")
+            explicit = explicit.where(explicit.notna(), vals.str.contains(flag_pat, regex=True).astype(object))
         from_pattern = cats.flags.get(flag)
         if from_pattern is not None:
             explicit = explicit.where(explicit.notna(), pd.Series(from_pattern.to_numpy()).where(
@@ -190,7 +196,7 @@ def clean_chunk(chunk: RawChunk, mapping: Mapping, ctx: CleanContext) -> CleanRe
     if ctx.crs is not None and has.any():
         x[has], y[has] = to_local(lon[has], lat[has], ctx.crs)
     out["x"], out["y"] = x, y
-    out["crs"] = np.where(has, ctx.crs or "", None)
+    out["crs"] = pd.Series(ctx.crs, index=out.index, dtype=object).where(has, None)
     out["location_precision"] = np.where(has, mapping.location_precision, "none")
     for res, cells in h3_columns(lat, lon).items():
         out[f"h3_{res}"] = cells
@@ -202,8 +208,10 @@ def clean_chunk(chunk: RawChunk, mapping: Mapping, ctx: CleanContext) -> CleanRe
     out["outcome"] = take(get("outcome"))
     out["discovery"] = _discovery(take(get("discovery")), mapping)
     personal_cols = {f: take(get(f)) for f in ("suspect", "victim", "narrative")}
-    out["suspect_ref"] = pseudonymise(personal_cols["suspect"], ctx.key) if "suspect" in mapping.fields else None
-    out["victim_ref"] = pseudonymise(personal_cols["victim"], ctx.key) if "victim" in mapping.fields else None
+    for field_name in ("suspect", "victim"):
+        out[f"{field_name}_ref"] = (
+            pseudonymise(personal_cols[field_name], ctx.key) if field_name in mapping.fields else None
+        )
     out["has_narrative"] = personal_cols["narrative"].notna().to_numpy()
     qflags = coords.flag.iloc[keep].reset_index(drop=True)
     out["quality_flags"] = qflags
@@ -248,9 +256,10 @@ def _period_end(start: pd.Series, precision: str, timezone: str) -> pd.Series:
     elif precision == "year":
         end = local + pd.offsets.YearBegin(1)
     else:
-        end = local + pd.Timedelta(1, unit=_PERIOD[precision])
-    return end.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="shift_forward").dt.tz_convert(
+        end = local + pd.to_timedelta(1, unit=_PERIOD[precision])  # type: ignore[call-overload]
+    out: pd.Series = end.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="shift_forward").dt.tz_convert(
         "UTC").astype("datetime64[us, UTC]")
+    return out
 
 
 def _booleans(s: pd.Series) -> pd.Series:

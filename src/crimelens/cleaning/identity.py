@@ -53,7 +53,8 @@ def content_ids(text: pd.Series, *, ordinal: bool, seen: dict[int, int] | None =
         key = a.view(np.int64)
         base = np.fromiter((seen.get(k, 0) for k in key.tolist()), dtype=np.int64, count=len(key))
         nth = nth + base
-        for k, c in pd.Series(key).value_counts().items():
-            seen[int(k)] = seen.get(int(k), 0) + int(c)
+        uniq, counts = np.unique(key, return_counts=True)
+        for k, c in zip(uniq.tolist(), counts.tolist(), strict=True):
+            seen[k] = seen.get(k, 0) + c
     suffix = pd.Series(nth, index=text.index)
     return ids.where(suffix == 0, ids + "-" + suffix.astype(str))

@@ -116,10 +116,7 @@ def _clock(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 def _parse(s: pd.Series, fmt: str | None) -> tuple[pd.Series, int]:
     """Parse with ``fmt``; values that do not fit go through ISO-8601 then mixed parsing."""
-    if fmt:
-        out = pd.to_datetime(s, format=fmt, errors="coerce", utc=_has_offset(fmt))
-    else:
-        out = _parse_generic(s)
+    out = pd.to_datetime(s, format=fmt, errors="coerce", utc=_has_offset(fmt)) if fmt else _parse_generic(s)
     missing = out.isna() & s.notna()
     fallback = int(missing.sum())
     if fallback:
@@ -147,7 +144,8 @@ def _has_offset(fmt: str) -> bool:
 
 def _as_utc_or_naive(s: pd.Series, want_utc: bool) -> pd.Series:
     if want_utc and s.dt.tz is None:
-        return s.dt.tz_localize("UTC")
+        out: pd.Series = s.dt.tz_localize("UTC")
+        return out
     return s
 
 
@@ -162,4 +160,5 @@ def _to_utc(s: pd.Series, timezone: str) -> pd.Series:
         s = s.dt.tz_localize(
             timezone, ambiguous=np.zeros(len(s), dtype=bool), nonexistent="shift_forward"
         )
-    return s.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+    out: pd.Series = s.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+    return out

@@ -20,7 +20,7 @@ def ingest(
     as_json: JsonOpt = False,
 ) -> None:
     """Load files into the store; each file is one atomic transaction."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
     from crimelens.ingest import ingest_file
     from crimelens.settings import Settings
@@ -45,10 +45,10 @@ def ingest(
                 with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                               transient=True, disable=as_json) as bar:
                     task = bar.add_task(f"{path.name}: 0 rows", total=None)
-                    report = ingest_file(
-                        store, path, key=key, mapping=m, source=source,
-                        progress=lambda n, t=task, p=path, b=bar: b.update(t, description=f"{p.name}: {n:,} rows"),
-                    )
+                    def show(n: int, task: TaskID = task, name: str = path.name, bar: Progress = bar) -> None:
+                        bar.update(task, description=f"{name}: {n:,} rows")
+
+                    report = ingest_file(store, path, key=key, mapping=m, source=source, progress=show)
                 if not report.balanced():
                     raise InputError(f"{path}: accounting does not balance: {report.to_dict()}")
                 reports.append(report)
@@ -133,15 +133,11 @@ def quarantine(
             from crimelens.governance.exports import safe_csv
 
             safe_csv(rows, export)
-    counts = rows.groupby(["source", "reason"]).size() if len(rows) else None
-    payload = {
-        "total": len(rows),
-        "by_reason": {f"{s}:{r}": int(n) for (s, r), n in counts.items()} if counts is not None else {},
-        "exported": str(export) if export else None,
-    }
-    human = f"quarantined rows: {len(rows):,}\n" + "\n".join(
-        f"  {k:<40}{v:>8,}" for k, v in payload["by_reason"].items()  # type: ignore[union-attr]
-    )
+    by_reason: dict[str, int] = {}
+    for rec in rows.groupby(["source", "reason"]).size().reset_index(name="n").to_dict("records"):
+        by_reason[f"{rec['source']}:{rec['reason']}"] = int(rec["n"])
+    payload = {"total": len(rows), "by_reason": by_reason, "exported": str(export) if export else None}
+    human = f"quarantined rows: {len(rows):,}\n" + "\n".join(f"  {k:<40}{v:>8,}" for k, v in by_reason.items())
     emit(payload, as_json, human)
 
 

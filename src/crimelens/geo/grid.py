@@ -74,7 +74,9 @@ class SquareGrid:
         """Centre coordinates (metres) of the given cells, or of every cell."""
         c = np.arange(self.n_cells, dtype=np.int64) if cell is None else np.asarray(cell, np.int64)
         row, col = self.rowcol(c)
-        return self.x0 + (col + 0.5) * self.cell_size, self.y0 + (row + 0.5) * self.cell_size
+        xs = np.asarray(self.x0 + (col + 0.5) * self.cell_size, dtype=np.float64)
+        ys = np.asarray(self.y0 + (row + 0.5) * self.cell_size, dtype=np.float64)
+        return xs, ys
 
     def polygons_wgs84(self, cell: IntArray) -> list[list[list[float]]]:
         """Each cell's outline as a closed WGS84 ring ``[[lon, lat], ...]`` (GeoJSON order)."""

@@ -23,7 +23,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pandas as pd
 import pyarrow as pa
@@ -101,7 +101,7 @@ def open_source(path: str | Path, *, chunk_rows: int = 250_000) -> SourceFile:
 def _open_binary(p: Path) -> IO[bytes]:
     name = p.name.lower()
     if name.endswith(".gz"):
-        return gzip.open(p, "rb")
+        return gzip.open(p, "rb")  # type: ignore[return-value]  # GzipFile is a binary IO
     if name.endswith(".zip"):
         try:
             zf = zipfile.ZipFile(p)
@@ -270,7 +270,7 @@ def _open_geojson(p: Path, chunk_rows: int) -> SourceFile:
     return SourceFile(p, "geojson", columns, "utf-8", None, False, [], chunk_rows)
 
 
-def _load_features(p: Path) -> list[dict[str, object]]:
+def _load_features(p: Path) -> list[dict[str, Any]]:
     try:
         opener = gzip.open if p.name.lower().endswith(".gz") else open
         with opener(p, "rt", encoding="utf-8") as fh:
@@ -295,9 +295,10 @@ def _geojson_chunks(src: SourceFile) -> Iterator[RawChunk]:
             geom = f.get("geometry") or {}
             coords = geom.get("coordinates") if isinstance(geom, dict) and geom.get("type") == "Point" else None
             row = {k: (None if props.get(k) is None else str(props.get(k))) for k in names}
-            ok = isinstance(coords, list) and len(coords) >= 2
-            row[GEOMETRY_LON] = str(coords[0]) if ok else None
-            row[GEOMETRY_LAT] = str(coords[1]) if ok else None
+            if isinstance(coords, list) and len(coords) >= 2:
+                row[GEOMETRY_LON], row[GEOMETRY_LAT] = str(coords[0]), str(coords[1])
+            else:
+                row[GEOMETRY_LON] = row[GEOMETRY_LAT] = None
             rows.append(row)
         frame = pd.DataFrame(rows, columns=src.columns, dtype=object)
         n = len(frame)

@@ -114,7 +114,9 @@ def connect(url: str, *, read_only: bool = False) -> Store:
     if url.startswith(("postgresql://", "postgres://")):
         from crimelens.store.postgres import PostgresStore
 
-        return PostgresStore(url)
+        pg: Store = PostgresStore(url)
+        return pg
     from crimelens.store.duckdb import DuckDBStore
 
-    return DuckDBStore(url, read_only=read_only)
+    store: Store = DuckDBStore(url, read_only=read_only)
+    return store

@@ -112,7 +112,7 @@ class DuckDBStore:
         if include_personal:
             select += ", p.suspect, p.victim, p.narrative"
             join = " LEFT JOIN incident_personal p USING (source, incident_id)"
-        sql = f"SELECT {select} FROM incidents i{join} WHERE {where} ORDER BY i.occurred_at, i.incident_id"
+        sql = f"SELECT {select} FROM incidents i{join} WHERE {where} ORDER BY i.occurred_at, i.incident_id"  # noqa: S608 -- identifiers come from the canonical schema; values are bound parameters
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return self.con.execute(sql, params).fetch_df()
@@ -124,7 +124,7 @@ class DuckDBStore:
 
     def quarantine(self, *, source: str | None = None, limit: int | None = None) -> pd.DataFrame:
         """Quarantined rows, oldest first."""
-        sql = "SELECT * FROM quarantine" + (" WHERE source = ?" if source else "") + " ORDER BY batch_id, line"
+        sql = "SELECT * FROM quarantine" + (" WHERE source = ?" if source else "") + " ORDER BY batch_id, line"  # noqa: S608 -- identifiers come from the canonical schema; values are bound parameters
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return self.con.execute(sql, [source] if source else []).fetch_df()
@@ -229,7 +229,7 @@ class DuckDBBatch:
             )
             latest = "latest"
         con.execute(
-            f"CREATE TEMP TABLE status AS SELECT l.incident_id, "
+            f"CREATE TEMP TABLE status AS SELECT l.incident_id, "  # noqa: S608 -- identifiers come from the canonical schema; values are bound parameters
             f"CASE WHEN i.incident_id IS NULL THEN 'new' WHEN i.row_hash = l.row_hash THEN 'same' "
             f"ELSE 'changed' END AS status FROM {latest} l LEFT JOIN "
             f"(SELECT incident_id, row_hash FROM incidents WHERE source = ?) i USING (incident_id)",
@@ -240,15 +240,15 @@ class DuckDBBatch:
         if changed:
             for table in ("incidents", "incident_personal"):
                 con.execute(
-                    f"DELETE FROM {table} WHERE source = ? AND incident_id IN "
+                    f"DELETE FROM {table} WHERE source = ? AND incident_id IN "  # noqa: S608 -- identifiers come from the canonical schema; values are bound parameters
                     f"(SELECT incident_id FROM status WHERE status = 'changed')",
                     [report.source],
                 )
         if same == 0:
-            con.execute(f"INSERT INTO incidents SELECT {cols} FROM {latest}")
+            con.execute(f"INSERT INTO incidents SELECT {cols} FROM {latest}")  # noqa: S608 -- identifiers come from the canonical schema; values are bound parameters
         elif new or changed:
             con.execute(
-                f"INSERT INTO incidents SELECT {cols} FROM {latest} WHERE incident_id IN "
+                f"INSERT INTO incidents SELECT {cols} FROM {latest} WHERE incident_id IN "  # noqa: S608 -- identifiers come from the canonical schema; values are bound parameters
                 f"(SELECT incident_id FROM status WHERE status <> 'same')"
             )
         if new or changed:

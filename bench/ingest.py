@@ -1,0 +1,99 @@
+"""Ingest throughput: crimelens end to end vs DuckDB's own CSV reader vs the bare pandas path.
+
+A Chicago-portal file of N rows is made by the synthetic-city generator (cached in bench/data/).
+Each contender runs in its own subprocess so its peak RSS is its own:
+
+* ``duckdb_floor``  -- ``CREATE TABLE AS SELECT * FROM read_csv(...)``: parsing only, no cleaning;
+* ``pandas_bare``   -- ``pd.read_csv`` + ``pd.to_datetime`` + insert into DuckDB: what an analyst
+  writes by hand, cleaning nothing;
+* ``crimelens``     -- read → validate → clean (times, coordinates, categories, ids, H3, quarantine)
+  → atomic store load.
+
+Usage: ``python bench/ingest.py [--rows 1000000]``. Prints rows/s, peak RSS and the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+CONTENDERS = {
+    "duckdb_floor": """
+import duckdb, sys
+con = duckdb.connect(sys.argv[2])
+con.execute("CREATE TABLE raw AS SELECT * FROM read_csv(?, header=true)", [sys.argv[1]])
+""",
+    "pandas_bare": """
+import duckdb, pandas as pd, sys
+df = pd.read_csv(sys.argv[1], dtype=str)
+df["Date"] = pd.to_datetime(df["Date"], format="%m/%d/%Y %I:%M:%S %p")
+con = duckdb.connect(sys.argv[2])
+con.execute("CREATE TABLE raw AS SELECT * FROM df")
+""",
+    "crimelens": """
+import sys
+from crimelens.ingest import ingest_file
+from crimelens.sources.mapping import load_preset
+from crimelens.store import connect
+s = connect(sys.argv[2])
+r = ingest_file(s, sys.argv[1], key=b"bench-key-0123456789abcdef", mapping=load_preset("chicago"))
+assert r.balanced() and r.stored > 0, r
+s.close()
+""",
+}
+
+
+def make_file(rows: int) -> Path:
+    path = HERE / "data" / f"chicago_{rows}.csv"
+    if path.exists():
+        return path
+    from crimelens.synth import CityConfig, generate_city
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    city = generate_city(CityConfig(n_incidents=rows, days=3 * 365, seed=42))
+    city.to_portal("chicago").to_csv(path, index=False)
+    return path
+
+
+def run(name: str, csv: Path, rows: int) -> dict[str, float]:
+    db = HERE / "data" / f"bench_{name}.duckdb"
+    for p in (db, Path(str(db) + ".wal")):
+        p.unlink(missing_ok=True)
+    code = CONTENDERS[name] + "\nimport resource\nprint(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code, str(csv), str(db)], capture_output=True, text=True, check=True)
+    seconds = time.perf_counter() - t0
+    db.unlink(missing_ok=True)
+    rss_mb = int(out.stdout.strip().splitlines()[-1]) / 1024
+    return {"seconds": round(seconds, 2), "rows_per_s": round(rows / seconds), "peak_rss_mb": round(rss_mb)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    args = ap.parse_args()
+    csv = make_file(args.rows)
+    results = {name: run(name, csv, args.rows) for name in CONTENDERS}
+    floor, bare, ours = results["duckdb_floor"], results["pandas_bare"], results["crimelens"]
+    summary = {
+        "rows": args.rows,
+        "file_mb": round(csv.stat().st_size / 1e6, 1),
+        "machine": f"{platform.processor() or platform.machine()}, {resource.getpagesize()} B pages, "
+                   f"python {platform.python_version()}",
+        "results": results,
+        "crimelens_vs_duckdb_floor": round(ours["seconds"] / floor["seconds"], 2),
+        "crimelens_vs_pandas_bare": round(ours["seconds"] / bare["seconds"], 2),
+    }
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()
