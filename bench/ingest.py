@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -67,7 +67,10 @@ def run(name: str, csv: Path, rows: int) -> dict[str, float]:
     db = HERE / "data" / f"bench_{name}.duckdb"
     for p in (db, Path(str(db) + ".wal")):
         p.unlink(missing_ok=True)
-    code = CONTENDERS[name] + "\nimport resource\nprint(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    # VmHWM is this process's own peak (ru_maxrss would inherit the parent's across exec)
+    code = CONTENDERS[name] + (
+        "\nimport re\nprint(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1))\n"
+    )
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code, str(csv), str(db)], capture_output=True, text=True, check=True)
     seconds = time.perf_counter() - t0
@@ -86,8 +89,8 @@ def main() -> None:
     summary = {
         "rows": args.rows,
         "file_mb": round(csv.stat().st_size / 1e6, 1),
-        "machine": f"{platform.processor() or platform.machine()}, {resource.getpagesize()} B pages, "
-                   f"python {platform.python_version()}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}, "
+                   f"load average {os.getloadavg()[0]:.1f}",
         "results": results,
         "crimelens_vs_duckdb_floor": round(ours["seconds"] / floor["seconds"], 2),
         "crimelens_vs_pandas_bare": round(ours["seconds"] / bare["seconds"], 2),

@@ -126,3 +126,17 @@ def test_personal_fields_are_pseudonymised_and_kept_apart(store, tmp_path: Path)
     assert "Jane" not in "".join(inc["extra"].dropna())
     full = store.incidents(include_personal=True)
     assert full["narrative"].iloc[0].startswith("Jane Roe")
+
+
+def test_malformed_rows_are_quarantined_with_exact_lines(store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    p = write_csv(tmp_path / "m.csv", [chicago_row(i) for i in range(6)])
+    lines = p.read_text().splitlines()
+    lines.insert(3, "only,three,fields")  # becomes physical line 4
+    lines.insert(6, "x" * 2000 + "," * 40)  # a long row with too many fields, physical line 7
+    lines[8] = lines[8].replace("01/15/2024 11:30:00 PM", "not a date")  # physical line 9
+    p.write_text("\n".join(lines) + "\n")
+    r = load(store, p)
+    assert r.read == 8 and r.by_reason == {"malformed_row": 2, "bad_date": 1} and r.stored == 5
+    q = store.quarantine().sort_values("line")
+    assert q["line"].tolist() == [4, 7, 9]
+    assert "only,three,fields" in q["raw"].iloc[0]

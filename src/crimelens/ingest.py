@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,7 +24,8 @@ from crimelens.cleaning.clean import CleanContext, clean_chunk
 from crimelens.exceptions import MappingError
 from crimelens.sources.detect import detect_preset
 from crimelens.sources.mapping import Mapping
-from crimelens.sources.readers import open_source, physical_lines
+from crimelens.schema import INCIDENT_SCHEMA, PERSONAL_SCHEMA, QUARANTINE_SCHEMA
+from crimelens.sources.readers import SourceFile, open_source, record_lines
 
 if TYPE_CHECKING:
     from crimelens.store.base import IngestReport, Store
@@ -103,13 +105,13 @@ def ingest_file(
     flags: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
     fallback = 0
+    held: list[pa.Table] = []  # quarantine rows, held until their line numbers are final
     with store.batch(name, str(src.path), sha, batch_id) as writer:
         for chunk in src.chunks():
             res = clean_chunk(chunk, chosen, ctx)
-            quarantine = res.quarantine
-            if src.multiline and quarantine.num_rows:
-                quarantine = _to_physical_lines(src, quarantine)
-            writer.add(res.incidents, res.personal, quarantine)
+            if res.quarantine.num_rows:
+                held.append(res.quarantine)
+            writer.add(res.incidents, res.personal, QUARANTINE_SCHEMA.empty_table())
             report.read += res.read
             unmapped.update(res.unmapped)
             flags.update(res.flags)
@@ -119,6 +121,8 @@ def ingest_file(
                 progress(report.read)
         if report.read == 0:
             report.notes.append("file has a header but no rows")
+        if held:
+            writer.add(INCIDENT_SCHEMA.empty_table(), PERSONAL_SCHEMA.empty_table(), _final_lines(src, held))
         if ctx.crs and not known_crs:
             store.set_source_crs(name, ctx.crs)
         report.by_reason = dict(reasons.most_common())
@@ -131,9 +135,21 @@ def ingest_file(
     return report
 
 
-def _to_physical_lines(src: object, quarantine: pa.Table) -> pa.Table:
-    records = quarantine.column("line").to_pylist()
-    lines = physical_lines(src, records)  # type: ignore[arg-type]
-    mapped = pa.array([lines[r] for r in records], type=pa.int64())
-    idx = quarantine.schema.get_field_index("line")
-    return quarantine.set_column(idx, "line", pc.cast(mapped, pa.int64()))
+def _final_lines(src: SourceFile, held: list[pa.Table]) -> pa.Table:
+    """Quarantine rows with exact physical line numbers.
+
+    Cleaning numbers rows by record. That is the line number unless quoted fields hold line
+    breaks or malformed rows were skipped; in those cases one pass of the csv module maps the
+    k-th well-formed record and the j-th malformed one to the lines where they start.
+    """
+    table = pa.concat_tables(held)
+    lines = table.column("line").to_numpy()
+    malformed = pc.equal(table.column("reason"), "malformed_row").to_numpy(zero_copy_only=False)
+    if src.kind != "csv" or not (src.multiline or malformed.any()):
+        return table
+    good, bad = record_lines(src)
+    fixed = lines.copy()
+    rec = lines[~malformed] - 2  # record 2 is the first data row
+    fixed[~malformed] = np.where(rec < len(good), good[np.clip(rec, 0, max(len(good) - 1, 0))], lines[~malformed])
+    fixed[malformed] = bad[: int(malformed.sum())] if len(bad) >= malformed.sum() else -1
+    return table.set_column(table.schema.get_field_index("line"), "line", pa.array(fixed, type=pa.int64()))

@@ -148,6 +148,8 @@ def clean_chunk(chunk: RawChunk, mapping: Mapping, ctx: CleanContext) -> CleanRe
 
     ok = reason.isna().to_numpy()
     quarantine = _quarantine(raw, chunk.records, reason, ~ok, ctx)
+    if chunk.malformed:
+        quarantine = pa.concat_tables([quarantine, _malformed(chunk.malformed, len(raw.columns), ctx)])
     keep = np.flatnonzero(ok)
     cat_text = get("category_text")
     if cat_text is None:
@@ -227,10 +229,10 @@ def clean_chunk(chunk: RawChunk, mapping: Mapping, ctx: CleanContext) -> CleanRe
         incidents=incidents,
         personal=personal,
         quarantine=quarantine,
-        read=n,
+        read=n + len(chunk.malformed),
         unmapped=Counter(cats.unmapped),
         flags=flag_counts,
-        by_reason=Counter(reason.dropna().tolist()),
+        by_reason=Counter(reason.dropna().tolist()) + Counter({"malformed_row": len(chunk.malformed)}),
         fallback_dates=times.fallback,
     )
 
@@ -273,6 +275,8 @@ def _booleans(s: pd.Series) -> pd.Series:
 def _discovery(s: pd.Series, mapping: Mapping) -> pd.Series:
     table = mapping.values.get("discovery", {})
     default = mapping.discovery
+    if "discovery" not in mapping.fields:
+        return pd.Series(default, index=s.index, dtype=object)
     return pd.Series(
         [table.get(str(v).strip().lower(), default) if v is not None else default for v in s.tolist()],
         index=s.index, dtype=object,
@@ -312,6 +316,23 @@ def _quarantine(
     )
 
 
+def _malformed(texts: list[str], width: int, ctx: CleanContext) -> pa.Table:
+    """Rows whose field count differs from the header's; line numbers are set by the ingest."""
+    n = len(texts)
+    return pa.table(
+        {
+            "source": [ctx.source] * n,
+            "file": [ctx.file] * n,
+            "line": pa.array([-1] * n, type=pa.int64()),
+            "reason": ["malformed_row"] * n,
+            "message": [f"row does not have the header's {width} fields"] * n,
+            "raw": [json.dumps({"_row_text": t}, ensure_ascii=False) for t in texts],
+            "batch_id": [ctx.batch_id] * n,
+        },
+        schema=QUARANTINE_SCHEMA,
+    )
+
+
 def _personal(out: pd.DataFrame, cols: dict[str, pd.Series], ctx: CleanContext) -> pa.Table:
     any_personal = cols["suspect"].notna() | cols["victim"].notna() | cols["narrative"].notna()
     if not any_personal.any():
@@ -337,11 +358,12 @@ def _extra_json(raw: pd.DataFrame, mapped: set[str]) -> pd.Series:
         return pd.Series(None, index=raw.index, dtype=object)
     pieces: list[pa.Array] = []
     for i, c in enumerate(rest):
-        col = pa.array(raw[c].astype("string"), type=pa.string())
+        col = pa.array(raw[c].astype(object).where(raw[c].notna(), None), type=pa.string())
         esc = col
-        for a, b in (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")):
-            esc = pc.replace_substring(esc, a, b)
-        esc = pc.replace_substring_regex(esc, r"[\x00-\x08\x0b\x0c\x0e-\x1f]", "\ufffd")
+        if pc.any(pc.match_substring_regex(col, r'["\\\x00-\x1f]')).as_py():
+            for a, b in (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")):
+                esc = pc.replace_substring(esc, a, b)
+            esc = pc.replace_substring_regex(esc, r"[\x00-\x08\x0b\x0c\x0e-\x1f]", "\ufffd")
         lead = ("{" if i == 0 else ",") + json.dumps(c) + ":"
         quoted = pc.binary_join_element_wise(lead + '"', esc, '"', "")
         pieces.append(pc.if_else(pc.is_null(col), lead + "null", quoted))

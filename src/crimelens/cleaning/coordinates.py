@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from crimelens.geo.crs import to_wgs84
 
@@ -89,12 +91,21 @@ def _numeric_pair(
     if a is None or b is None:
         return np.full(n, np.nan), np.full(n, np.nan), np.zeros(n, bool)
     given = np.array((a.notna() | b.notna()).to_numpy(), dtype=bool)
-    av = np.array(pd.to_numeric(a, errors="coerce").to_numpy(dtype=float, na_value=np.nan), dtype=float)
-    bv = np.array(pd.to_numeric(b, errors="coerce").to_numpy(dtype=float, na_value=np.nan), dtype=float)
+    av, bv = to_float(a), to_float(b)
     bad = given & ~(np.isfinite(av) & np.isfinite(bv))
     av[bad], bv[bad] = np.nan, np.nan
     flag[bad] = "coords_invalid"
     return av, bv, given
+
+
+def to_float(s: pd.Series) -> np.ndarray:
+    """Strings to float64 (NaN where not a number): Arrow's cast, falling back to pandas on bad values."""
+    arr = pa.array(s.astype(object).where(s.notna(), None), type=pa.string())
+    try:
+        out = pc.cast(pc.utf8_trim_whitespace(arr), pa.float64()).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        out = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    return np.array(out, dtype=float)
 
 
 def _drop(mask: np.ndarray, name: str, lat: np.ndarray, lon: np.ndarray, flag: pd.Series) -> None:

@@ -12,8 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 MIN_DATE = pd.Timestamp("1900-01-01", tz="UTC")
+_FAR_FUTURE = pd.Timestamp("2200-01-01")
+_FAR_PAST = pd.Timestamp("1800-01-01")
 _OFFSET = r"(?:[+-]\d{2}(?::?\d{2})?|Z)$"
 
 
@@ -77,7 +81,11 @@ def parse_times(
     if required:
         reason[~present] = "missing_date"
     parsed, fallback = _parse(s.where(present), fmt)
-    parsed = _to_utc(parsed, timezone)
+    # values far outside any plausible range would overflow time-zone arithmetic: judge them first
+    naive = parsed.dt.tz_localize(None) if parsed.dt.tz is not None else parsed
+    reason[(naive > _FAR_FUTURE) & reason.isna()] = "date_in_future"
+    reason[(naive < _FAR_PAST) & reason.isna()] = "date_too_old"
+    parsed = _to_utc(parsed.where(reason.isna()), timezone)
     offset = None
     if hour is not None:
         h = pd.to_numeric(hour, errors="coerce")
@@ -116,7 +124,15 @@ def _clock(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 def _parse(s: pd.Series, fmt: str | None) -> tuple[pd.Series, int]:
     """Parse with ``fmt``; values that do not fit go through ISO-8601 then mixed parsing."""
-    out = pd.to_datetime(s, format=fmt, errors="coerce", utc=_has_offset(fmt)) if fmt else _parse_generic(s)
+    if fmt and not _has_offset(fmt):
+        out = _strptime(s, fmt)
+        redo = out.isna() & s.notna()
+        if redo.any():  # non-padded numbers and the like: pandas with the same format
+            out[redo] = pd.to_datetime(s[redo], format=fmt, errors="coerce").astype("datetime64[us]")
+    elif fmt:
+        out = pd.to_datetime(s, format=fmt, errors="coerce", utc=True)
+    else:
+        out = _parse_generic(s)
     missing = out.isna() & s.notna()
     fallback = int(missing.sum())
     if fallback:
@@ -124,6 +140,26 @@ def _parse(s: pd.Series, fmt: str | None) -> tuple[pd.Series, int]:
         out = _as_utc_or_naive(out, retry.dt.tz is not None)
         out[missing] = _as_utc_or_naive(retry, out.dt.tz is not None)
     return out, fallback
+
+
+def _strptime(s: pd.Series, fmt: str) -> pd.Series:
+    """Arrow's vectorised strptime (about 50x faster than pandas for formats such as ``%I %p``)."""
+    arr = pa.array(s.astype(object).where(s.notna(), None), type=pa.string())
+    parsed = pc.strptime(arr, format=fmt, unit="s", error_is_null=True)
+    # Arrow rolls impossible dates over (Feb 30 → Mar 1); keep only values that format back to
+    # exactly their input, and let pandas judge the rest.
+    # A rolled-over value lands on day 1-3 of a month, so only those need the round trip.
+    suspect = pc.fill_null(pc.less_equal(pc.day(parsed), 3), False)
+    if pc.any(suspect).as_py():
+        idx = pc.indices_nonzero(suspect)
+        back = pc.strftime(pc.take(parsed, idx), format=fmt)
+        same = pc.fill_null(pc.equal(pc.utf8_upper(back), pc.utf8_upper(pc.take(arr, idx))), False)
+        bad = pc.filter(idx, pc.invert(same)).to_numpy()
+        if len(bad):
+            mask = np.zeros(len(arr), dtype=bool)
+            mask[bad] = True
+            parsed = pc.if_else(pa.array(mask), pa.scalar(None, parsed.type), parsed)
+    return pd.Series(parsed.cast(pa.timestamp("us")).to_pandas(), index=s.index).astype("datetime64[us]")
 
 
 def _parse_generic(s: pd.Series) -> pd.Series:

@@ -30,11 +30,19 @@ def h3_columns(lat: np.ndarray, lon: np.ndarray) -> dict[int, pd.Series]:
     finest = max(H3_RESOLUTIONS)
     cells = np.zeros(n, dtype=np.uint64)
     if ok.any():
-        pts = np.round(np.column_stack([lat[ok], lon[ok]]), 7)
-        uniq, inverse = np.unique(pts, axis=0, return_inverse=True)
+        # one key per point at ~1 cm: (lat, lon) in 1e-7 degrees packed into an int64
+        la = np.round(lat[ok] * 1e7).astype(np.int64)
+        lo = np.round(lon[ok] * 1e7).astype(np.int64)
+        codes, uniq = pd.factorize(la * 4_000_000_000 + lo)
+        first = np.zeros(len(uniq), dtype=np.int64)
+        first[codes[::-1]] = np.arange(len(codes))[::-1]
+        ulat, ulon = lat[ok][first], lon[ok][first]
         f = h3i.latlng_to_cell
-        ucells = np.fromiter((f(a, b, finest) for a, b in uniq.tolist()), dtype=np.uint64, count=len(uniq))
-        cells[ok] = ucells[inverse.ravel()]
+        ucells = np.fromiter(
+            (f(a, b, finest) for a, b in zip(ulat.tolist(), ulon.tolist(), strict=True)),
+            dtype=np.uint64, count=len(uniq),
+        )
+        cells[ok] = ucells[codes]
     out = {}
     for res in H3_RESOLUTIONS:
         c = cells if res == finest else parent_cells(cells, res)

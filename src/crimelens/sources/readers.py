@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -37,6 +38,7 @@ GEOMETRY_LON = "_geometry_lon"
 GEOMETRY_LAT = "_geometry_lat"
 
 _SNIFF_BYTES = 1 << 16
+_FIELD_LIMIT = 1 << 30  # narratives can be long; the csv module is only used for line numbers
 _DELIMITERS = ",;\t|"
 _BLOCK = 16 << 20
 
@@ -47,10 +49,14 @@ class RawChunk:
 
     ``records`` holds the 1-based record number of each row counting the header as record 1,
     which is the physical line number for files without line breaks inside quoted fields.
+    ``malformed`` holds the raw text of rows skipped because their field count differs from the
+    header's (they are quarantined, never dropped); their exact places are recovered by
+    :func:`record_lines` when the load ends.
     """
 
     frame: pd.DataFrame
     records: pd.Series
+    malformed: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -187,7 +193,15 @@ def _csv_chunks(src: SourceFile) -> Iterator[RawChunk]:
         block_size=_BLOCK,
         encoding="utf8" if src.encoding == "utf-8" else "latin1",
     )
-    parse = pacsv.ParseOptions(delimiter=src.delimiter or ",", newlines_in_values=src.multiline)
+    skipped: list[str] = []
+
+    def on_invalid(row: Any) -> str:
+        skipped.append(str(row.text))
+        return "skip"
+
+    parse = pacsv.ParseOptions(
+        delimiter=src.delimiter or ",", newlines_in_values=src.multiline, invalid_row_handler=on_invalid
+    )
     convert = pacsv.ConvertOptions(
         column_types={c: pa.string() for c in src.columns},
         strings_can_be_null=True,
@@ -201,11 +215,12 @@ def _csv_chunks(src: SourceFile) -> Iterator[RawChunk]:
             names = [c.strip() for c in reader.schema.names]
             for batch in reader:
                 table = pa.Table.from_batches([batch]).rename_columns(names)
-                for start in range(0, table.num_rows, src.chunk_rows):
+                for start in range(0, max(table.num_rows, 1), src.chunk_rows):
                     part = table.slice(start, src.chunk_rows)
                     frame = part.to_pandas()
                     n = len(frame)
-                    yield RawChunk(frame, pd.Series(range(record, record + n), index=frame.index))
+                    bad, skipped[:] = list(skipped), []
+                    yield RawChunk(frame, pd.Series(range(record, record + n), index=frame.index), bad)
                     record += n
     except pa.ArrowInvalid as exc:
         msg = str(exc).split("\n")[0]
@@ -214,12 +229,35 @@ def _csv_chunks(src: SourceFile) -> Iterator[RawChunk]:
         raise InputError(f"{src.path}: cannot parse near record {record}: {msg}") from exc
 
 
+def record_lines(src: SourceFile) -> tuple[np.ndarray, np.ndarray]:
+    """Physical start lines of the well-formed and of the malformed records of a CSV file.
+
+    Used only when a load met malformed rows or multi-line fields, to report exact line
+    numbers in the quarantine: the k-th well-formed data row starts on ``good[k]`` and the j-th
+    malformed row on ``bad[j]``.
+    """
+    good: list[int] = []
+    bad: list[int] = []
+    width = len(src.columns)
+    csv.field_size_limit(_FIELD_LIMIT)
+    with _open_binary(src.path) as fh:
+        text = io.TextIOWrapper(fh, encoding=src.encoding, newline="")
+        reader = csv.reader(text, delimiter=src.delimiter or ",")
+        line = 1
+        for rec, row in enumerate(reader, start=1):
+            if rec > 1 and row:
+                (good if len(row) == width else bad).append(line)
+            line = reader.line_num + 1
+    return np.asarray(good, dtype=np.int64), np.asarray(bad, dtype=np.int64)
+
+
 def physical_lines(src: SourceFile, records: list[int]) -> dict[int, int]:
     """Map record numbers to physical line numbers (they differ when fields hold line breaks)."""
     if not src.multiline or src.kind != "csv" or not records:
         return {r: r for r in records}
     wanted = set(records)
     out: dict[int, int] = {}
+    csv.field_size_limit(_FIELD_LIMIT)
     with _open_binary(src.path) as fh:
         text = io.TextIOWrapper(fh, encoding=src.encoding, newline="")
         reader = csv.reader(text, delimiter=src.delimiter or ",")

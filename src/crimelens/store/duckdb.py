@@ -20,6 +20,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from crimelens.exceptions import InputError, StoreBusyError, StoreError
 from crimelens.filters import IncidentFilter
@@ -185,23 +186,50 @@ class DuckDBBatch:
             self.con.execute(ddl_for(name, schema, dialect="duckdb", temporary=True))
         self.con.execute("ALTER TABLE stage ADD COLUMN seq BIGINT")
         self._seq = 0
+        self.direct = 0
         return self
 
     def add(self, incidents: pa.Table, personal: pa.Table, quarantine: pa.Table) -> None:
-        """Stage one chunk (nothing is visible to others until :meth:`commit`)."""
-        seq = pa.array(range(self._seq, self._seq + incidents.num_rows), type=pa.int64())
-        self._seq += incidents.num_rows
-        self.con.register("staged", incidents.append_column("seq", seq))
-        self.con.execute("INSERT INTO stage SELECT * FROM staged")
-        self.con.unregister("staged")
-        if personal.num_rows:
-            self.con.register("staged_personal", personal)
-            self.con.execute("INSERT INTO stage_personal SELECT * FROM staged_personal")
-            self.con.unregister("staged_personal")
+        """Write one chunk inside the load's transaction (nothing is visible to others until :meth:`commit`).
+
+        Rows whose id is neither stored already (by an earlier file or an earlier chunk of this
+        one) nor repeated within the chunk are inserted straight away; the others are staged and
+        classified as updates or duplicates at commit.
+        """
+        con = self.con
+        if incidents.num_rows:
+            ids = incidents.column("incident_id")
+            repeated = pd.Series(ids.to_numpy(zero_copy_only=False)).duplicated(keep=False).to_numpy()
+            con.register("chunk_ids", pa.table({"incident_id": pc.unique(ids)}))
+            source = incidents.column("source")[0].as_py()
+            clash = pa.array([r[0] for r in con.execute(
+                "SELECT c.incident_id FROM chunk_ids c SEMI JOIN incidents i "
+                "ON i.source = ? AND i.incident_id = c.incident_id", [source]
+            ).fetchall()], type=pa.string())
+            con.unregister("chunk_ids")
+            to_stage = repeated | pc.is_in(ids, value_set=clash).to_numpy(zero_copy_only=False)
+            direct = incidents.filter(pa.array(~to_stage)) if to_stage.any() else incidents
+            self._insert("incidents", direct)
+            self.direct += direct.num_rows
+            if personal.num_rows:
+                keep = pc.is_in(personal.column("incident_id"), value_set=direct.column("incident_id"))
+                self._insert("incident_personal", personal.filter(keep))
+            if to_stage.any():
+                staged = incidents.filter(pa.array(to_stage))
+                seq = pa.array(range(self._seq, self._seq + staged.num_rows), type=pa.int64())
+                self._seq += staged.num_rows
+                self._insert("stage", staged.append_column("seq", seq))
+                if personal.num_rows:
+                    back = pc.is_in(personal.column("incident_id"), value_set=staged.column("incident_id"))
+                    self._insert("stage_personal", personal.filter(back))
         if quarantine.num_rows:
-            self.con.register("staged_quarantine", quarantine)
-            self.con.execute("INSERT INTO stage_quarantine SELECT * FROM staged_quarantine")
-            self.con.unregister("staged_quarantine")
+            self._insert("stage_quarantine", quarantine)
+
+    def _insert(self, table: str, rows: pa.Table) -> None:
+        if rows.num_rows:
+            self.con.register("rows_in", rows)
+            self.con.execute(f"INSERT INTO {table} SELECT * FROM rows_in")  # noqa: S608 -- fixed table names
+            self.con.unregister("rows_in")
 
     def commit(self, report: IngestReport) -> IngestReport:
         """Classify staged rows against the store, write them, record the file, commit.
@@ -258,7 +286,7 @@ class DuckDBBatch:
                 "QUALIFY row_number() OVER (PARTITION BY source, incident_id) = 1"
             )
         con.execute("INSERT INTO quarantine SELECT * FROM stage_quarantine")
-        report.stored = new
+        report.stored = self.direct + new
         # a changed record is one update, however many versions of it the file held
         report.updated = changed + changed_in_file
         report.duplicates = same + (staged - distinct) - changed_in_file
