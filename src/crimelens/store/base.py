@@ -114,7 +114,7 @@ def connect(url: str, *, read_only: bool = False) -> Store:
     if url.startswith(("postgresql://", "postgres://")):
         from crimelens.store.postgres import PostgresStore
 
-        pg: Store = PostgresStore(url)
+        pg: Store = PostgresStore(url, read_only=read_only)
         return pg
     from crimelens.store.duckdb import DuckDBStore
 

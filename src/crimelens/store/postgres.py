@@ -1,0 +1,295 @@
+"""The shared-server store: PostgreSQL (with PostGIS when the extension is available).
+
+Same tables and semantics as the DuckDB store (see :mod:`crimelens.store.duckdb`): each file
+loads in one transaction; rows whose id is new go straight in with ``COPY``, the others are
+staged in temporary tables and classified as updates or duplicates at commit. Loads of the same
+source are serialised with a transaction-scoped advisory lock, so two processes can ingest at
+once without double counting. With PostGIS, ``incidents.geom`` is a generated WGS84 point with
+a GiST index. TLS to the server is the URL's ``sslmode`` (e.g. ``?sslmode=require``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
+
+import pandas as pd
+import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+from psycopg import sql as psql
+
+from crimelens.exceptions import InputError, StoreError
+from crimelens.filters import IncidentFilter
+from crimelens.schema import INCIDENT_COLUMNS, INCIDENT_SCHEMA, PERSONAL_SCHEMA, QUARANTINE_SCHEMA
+from crimelens.store.base import IngestReport
+from crimelens.store.sql import counts_sql, ddl_for, where_clause
+
+SCHEMA_VERSION = 1
+_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class PostgresStore:
+    """A crimelens store in a PostgreSQL database (``schema`` defaults to ``crimelens``)."""
+
+    def __init__(self, url: str, *, schema: str = "crimelens", read_only: bool = False) -> None:
+        if not _NAME.match(schema):
+            raise InputError(f"invalid schema name {schema!r}")
+        self.url = url
+        self.schema = schema
+        self.read_only = read_only
+        try:
+            self.conn = psycopg.connect(url, autocommit=True)
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot connect to PostgreSQL: {str(exc).splitlines()[0]}") from exc
+        self.postgis = False
+        if read_only:
+            self.conn.execute(psql.SQL("SET search_path TO {}, public").format(psql.Identifier(schema)))
+            self.conn.execute("SET default_transaction_read_only = on")
+        else:
+            self._migrate()
+
+    def _migrate(self) -> None:
+        c = self.conn
+        c.execute(psql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(psql.Identifier(self.schema)))
+        c.execute(psql.SQL("SET search_path TO {}, public").format(psql.Identifier(self.schema)))
+        c.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER, applied_at TIMESTAMPTZ)")
+        row = c.execute("SELECT max(version) FROM schema_version").fetchone()
+        current = row[0] if row else None
+        if current is not None and current > SCHEMA_VERSION:
+            raise StoreError(f"store schema version {current} is newer than this crimelens ({SCHEMA_VERSION})")
+        c.execute(ddl_for("incidents", INCIDENT_SCHEMA, dialect="postgres"))
+        c.execute("CREATE UNIQUE INDEX IF NOT EXISTS incidents_key ON incidents (source, incident_id)")
+        c.execute("CREATE INDEX IF NOT EXISTS incidents_time ON incidents (occurred_at)")
+        c.execute(ddl_for("incident_personal", PERSONAL_SCHEMA, dialect="postgres"))
+        c.execute("CREATE INDEX IF NOT EXISTS personal_key ON incident_personal (source, incident_id)")
+        c.execute(ddl_for("quarantine", QUARANTINE_SCHEMA, dialect="postgres"))
+        c.execute("CREATE TABLE IF NOT EXISTS files (source TEXT, file TEXT, sha256 TEXT, batch_id TEXT, "
+                  "loaded_at TIMESTAMPTZ, report JSONB)")
+        c.execute("CREATE TABLE IF NOT EXISTS sources (source TEXT PRIMARY KEY, crs TEXT)")
+        self.postgis = self._enable_postgis()
+        if current is None:
+            c.execute("INSERT INTO schema_version VALUES (%s, now())", [SCHEMA_VERSION])
+
+    def _enable_postgis(self) -> bool:
+        try:
+            self.conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+        except psycopg.Error:
+            return False
+        self.conn.execute(
+            "ALTER TABLE incidents ADD COLUMN IF NOT EXISTS geom geometry(Point, 4326) "
+            "GENERATED ALWAYS AS (ST_SetSRID(ST_MakePoint(lon, lat), 4326)) STORED"
+        )
+        self.conn.execute("CREATE INDEX IF NOT EXISTS incidents_geom ON incidents USING gist (geom)")
+        return True
+
+    # -- writing --------------------------------------------------------------------------
+    def batch(self, source: str, file: str, sha256: str, batch_id: str) -> PostgresBatch:
+        """Start an atomic load of one file."""
+        if self.read_only:
+            raise StoreError("store was opened read-only")
+        return PostgresBatch(self.conn, source)
+
+    def file_seen(self, source: str, sha256: str) -> bool:
+        """True if this checksum was already loaded for ``source``."""
+        row = self.conn.execute("SELECT count(*) FROM files WHERE source = %s AND sha256 = %s", [source, sha256])
+        got = row.fetchone()
+        return bool(got and got[0])
+
+    def source_crs(self, source: str) -> str | None:
+        """The local metric CRS recorded for ``source``."""
+        row = self.conn.execute("SELECT crs FROM sources WHERE source = %s", [source]).fetchone()
+        return str(row[0]) if row else None
+
+    def set_source_crs(self, source: str, crs: str) -> None:
+        """Record the local CRS of ``source`` if none is recorded yet."""
+        self.conn.execute("INSERT INTO sources VALUES (%s, %s) ON CONFLICT DO NOTHING", [source, crs])
+
+    # -- reading --------------------------------------------------------------------------
+    def _frame(self, query: str, params: Sequence[Any]) -> pd.DataFrame:
+        with self.conn.cursor() as cur:
+            cur.execute(query, list(params))  # type: ignore[call-overload]
+            names = [d.name for d in cur.description or []]
+            return pd.DataFrame(cur.fetchall(), columns=names)
+
+    def incidents(
+        self,
+        flt: IncidentFilter | None = None,
+        *,
+        columns: Sequence[str] | None = None,
+        limit: int | None = None,
+        include_personal: bool = False,
+    ) -> pd.DataFrame:
+        """Canonical incidents matching ``flt``, ordered by ``occurred_at``."""
+        cols = list(columns) if columns else list(INCIDENT_COLUMNS)
+        unknown = set(cols) - set(INCIDENT_COLUMNS)
+        if unknown:
+            raise InputError(f"unknown incident columns: {', '.join(sorted(unknown))}")
+        where, params = where_clause(flt or IncidentFilter(), alias="i", dialect="postgres")
+        select = ", ".join(f'i."{c}"' for c in cols)
+        join = ""
+        if include_personal:
+            select += ", p.suspect, p.victim, p.narrative"
+            join = " LEFT JOIN incident_personal p USING (source, incident_id)"
+        q = f"SELECT {select} FROM incidents i{join} WHERE {where} ORDER BY i.occurred_at, i.incident_id"  # noqa: S608 -- identifiers from the schema
+        if limit is not None:
+            q += f" LIMIT {int(limit)}"
+        return self._frame(q, params)
+
+    def counts(self, by: Sequence[str], flt: IncidentFilter | None = None) -> pd.DataFrame:
+        """Counts grouped by ``by`` (see :meth:`crimelens.store.base.Store.counts`)."""
+        q, params = counts_sql(by, flt or IncidentFilter(), dialect="postgres")
+        return self._frame(q, params)
+
+    def quarantine(self, *, source: str | None = None, limit: int | None = None) -> pd.DataFrame:
+        """Quarantined rows, oldest first."""
+        q = "SELECT * FROM quarantine" + (" WHERE source = %s" if source else "") + " ORDER BY batch_id, line"  # noqa: S608 -- constant text
+        if limit is not None:
+            q += f" LIMIT {int(limit)}"
+        return self._frame(q, [source] if source else [])
+
+    def info(self) -> dict[str, Any]:
+        """Totals, per source and category, first and last ``occurred_at``, files loaded."""
+        c = self.conn
+        total, first, last = c.execute(
+            "SELECT count(*), min(occurred_at), max(occurred_at) FROM incidents").fetchone() or (0, None, None)
+        by_source: dict[str, int] = dict(
+            c.execute("SELECT source, count(*) FROM incidents GROUP BY 1 ORDER BY 2 DESC").fetchall())
+        by_cat: dict[str, int] = dict(
+            c.execute("SELECT category, count(*) FROM incidents GROUP BY 1 ORDER BY 2 DESC").fetchall())
+        located = c.execute("SELECT count(*) FROM incidents WHERE lat IS NOT NULL").fetchone()
+        q: dict[str, int] = dict(
+            c.execute("SELECT reason, count(*) FROM quarantine GROUP BY 1 ORDER BY 2 DESC").fetchall())
+        files = c.execute("SELECT count(*) FROM files").fetchone()
+        return {
+            "store": re.sub(r"//[^@/]*@", "//***@", self.url),
+            "schema_version": SCHEMA_VERSION,
+            "incidents": int(total),
+            "first_occurred_at": first.isoformat() if first is not None else None,
+            "last_occurred_at": last.isoformat() if last is not None else None,
+            "located_share": round(int(located[0]) / total, 4) if total and located else 0.0,
+            "by_source": {k: int(v) for k, v in by_source.items()},
+            "by_category": {k: int(v) for k, v in by_cat.items()},
+            "quarantined": {k: int(v) for k, v in q.items()},
+            "files": int(files[0]) if files else 0,
+            "postgis": self.postgis,
+        }
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.conn.close()
+
+
+def _copy(conn: psycopg.Connection[Any], table: str, rows: pa.Table) -> None:
+    """Bulk-load an Arrow table with COPY (CSV text written by Arrow's C++ writer)."""
+    if not rows.num_rows:
+        return
+    buf = io.BytesIO()
+    pacsv.write_csv(rows, buf, write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    cols = psql.SQL(", ").join(psql.Identifier(n) for n in rows.schema.names)
+    stmt = psql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(psql.Identifier(table), cols)
+    with conn.cursor() as cur, cur.copy(stmt) as cp:
+        cp.write(buf.getvalue())
+
+
+class PostgresBatch:
+    """One atomic load into a :class:`PostgresStore`."""
+
+    def __init__(self, conn: psycopg.Connection[Any], source: str) -> None:
+        self.conn = conn
+        self.source = source
+        self.direct = 0
+        self._seq = 0
+        self._open = False
+
+    def __enter__(self) -> PostgresBatch:
+        c = self.conn
+        c.execute("BEGIN")
+        self._open = True
+        c.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [self.source])
+        for name, schema in (("stage", INCIDENT_SCHEMA), ("stage_personal", PERSONAL_SCHEMA),
+                             ("stage_quarantine", QUARANTINE_SCHEMA)):
+            c.execute(ddl_for(name, schema, dialect="postgres", temporary=True).replace(
+                "IF NOT EXISTS", "") + " ON COMMIT DROP")
+        c.execute("ALTER TABLE stage ADD COLUMN seq BIGINT")
+        return self
+
+    def add(self, incidents: pa.Table, personal: pa.Table, quarantine: pa.Table) -> None:
+        """Write one chunk inside the load's transaction (see the DuckDB store)."""
+        if incidents.num_rows:
+            ids = incidents.column("incident_id")
+            repeated = pd.Series(ids.to_numpy(zero_copy_only=False)).duplicated(keep=False).to_numpy()
+            unique = pc.unique(ids).to_pylist()
+            clash_rows = self.conn.execute(
+                "SELECT incident_id FROM incidents WHERE source = %s AND incident_id = ANY(%s)",
+                [self.source, unique],
+            ).fetchall()
+            clash = pa.array([r[0] for r in clash_rows], type=pa.string())
+            to_stage = repeated | pc.is_in(ids, value_set=clash).to_numpy(zero_copy_only=False)
+            direct = incidents.filter(pa.array(~to_stage)) if to_stage.any() else incidents
+            _copy(self.conn, "incidents", direct)
+            self.direct += direct.num_rows
+            if personal.num_rows:
+                keep = pc.is_in(personal.column("incident_id"), value_set=direct.column("incident_id"))
+                _copy(self.conn, "incident_personal", personal.filter(keep))
+            if to_stage.any():
+                staged = incidents.filter(pa.array(to_stage))
+                seq = pa.array(range(self._seq, self._seq + staged.num_rows), type=pa.int64())
+                self._seq += staged.num_rows
+                _copy(self.conn, "stage", staged.append_column("seq", seq))
+                if personal.num_rows:
+                    back = pc.is_in(personal.column("incident_id"), value_set=staged.column("incident_id"))
+                    _copy(self.conn, "stage_personal", personal.filter(back))
+        _copy(self.conn, "stage_quarantine", quarantine)
+
+    def commit(self, report: IngestReport) -> IngestReport:
+        """Classify staged rows, write them and the file record, commit."""
+        c = self.conn
+        cols = ", ".join(f'"{n}"' for n in INCIDENT_COLUMNS)
+
+        def scalar(q: str, params: Sequence[Any] = ()) -> int:
+            row = c.execute(q, list(params)).fetchone()  # type: ignore[call-overload]
+            return int(row[0]) if row and row[0] is not None else 0
+
+        staged = scalar("SELECT count(*) FROM stage")
+        distinct = scalar("SELECT count(DISTINCT incident_id) FROM stage")
+        changed_in_file = scalar(
+            "SELECT coalesce(sum(k - 1), 0) FROM (SELECT count(DISTINCT row_hash) AS k FROM stage "
+            "GROUP BY incident_id HAVING count(*) > 1) t")
+        c.execute("CREATE TEMP TABLE latest ON COMMIT DROP AS SELECT DISTINCT ON (incident_id) * FROM stage "
+                  "ORDER BY incident_id, seq DESC")
+        c.execute(
+            "CREATE TEMP TABLE status ON COMMIT DROP AS SELECT l.incident_id, CASE WHEN i.incident_id IS NULL "
+            "THEN 'new' WHEN i.row_hash = l.row_hash THEN 'same' ELSE 'changed' END AS status FROM latest l "
+            "LEFT JOIN incidents i ON i.source = %s AND i.incident_id = l.incident_id", [self.source])
+        status = dict(c.execute("SELECT status, count(*) FROM status GROUP BY 1").fetchall())
+        new, same, changed = (int(status.get(k, 0)) for k in ("new", "same", "changed"))
+        for table in ("incidents", "incident_personal"):
+            c.execute(f"DELETE FROM {table} WHERE source = %s AND incident_id IN "  # noqa: S608 -- fixed names
+                      "(SELECT incident_id FROM status WHERE status = 'changed')", [self.source])
+        c.execute(f"INSERT INTO incidents ({cols}) SELECT {cols} FROM latest WHERE incident_id IN "  # noqa: S608
+                  "(SELECT incident_id FROM status WHERE status <> 'same')")
+        c.execute("INSERT INTO incident_personal SELECT DISTINCT ON (source, incident_id) * FROM stage_personal "
+                  "WHERE incident_id IN (SELECT incident_id FROM status WHERE status <> 'same')")
+        c.execute("INSERT INTO quarantine SELECT * FROM stage_quarantine")
+        report.stored = self.direct + new
+        report.updated = changed + changed_in_file
+        report.duplicates = same + (staged - distinct) - changed_in_file
+        report.quarantined = scalar("SELECT count(*) FROM stage_quarantine")
+        c.execute("INSERT INTO files VALUES (%s, %s, %s, %s, now(), %s)",
+                  [report.source, report.file, report.sha256, report.batch_id, json.dumps(report.to_dict())])
+        c.execute("COMMIT")
+        self._open = False
+        return report
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._open:
+            self.conn.execute("ROLLBACK")
+            self._open = False
