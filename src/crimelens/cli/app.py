@@ -22,6 +22,8 @@ app = typer.Typer(
 #: when the extra is missing.
 COMMAND_MODULES = (
     "crimelens.cli.ingest_cmds",
+    "crimelens.cli.generate_cmds",
+    "crimelens.cli.demo_cmds",
 )
 
 for _name in COMMAND_MODULES:

@@ -109,8 +109,9 @@ class CityConfig:
     category_shares : dict, optional
         Override of category shares (category -> weight); unnamed categories keep the default.
     truth_categories : tuple of str, optional
-        Categories with their own rows in ``truth.intensity`` besides ``"all"``; by default those
-        carrying hot spots (any category is available through ``truth.expected(category)``).
+        Categories with their own rows in ``truth.intensity`` besides ``"all"``; by default
+        burglary and theft (the drifting hot spot's categories; burglary has the strongest
+        near-repeat effect). Any category is available through ``truth.expected(category)``.
     """
 
     n_incidents: int = 50_000

@@ -20,12 +20,15 @@ import h3.api.basic_int as h3i
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from crimelens.geo.crs import to_wgs84
 from crimelens.schema import INCIDENT_COLUMNS, INCIDENT_SCHEMA
+from crimelens.synth import text
 from crimelens.synth.codes import CATEGORY_NAMES, OFFENSES, PROFILES, RESIDENTIAL_PREMISES
 from crimelens.synth.config import CityConfig
-from crimelens.synth.layout import IntArray, ObjArray
+from crimelens.synth.layout import IntArray
 from crimelens.synth.process import Clock, Simulation
 from crimelens.synth.surface import Surface
 from crimelens.taxonomy import BY_NAME
@@ -41,7 +44,7 @@ class PortalColumns:
 
     offense: IntArray  # index into OFFENSES
     point: IntArray  # index of the row's distinct location in ``lat``/``lon`` of the frame
-    case_number: ObjArray
+    case_number: pd.Series
 
 
 def build_incidents(
@@ -68,92 +71,89 @@ def build_incidents(
     occurred_us = start_us + minutes * 60_000_000
     reported_us = np.minimum(occurred_us + delay_min.astype(np.int64) * 60_000_000, ingested_us)
 
-    if cfg.realistic:
-        uniq, point = np.unique(ev.block[k], return_inverse=True)
-        ux, uy = layout.bx[uniq], layout.by[uniq]
-        blocks = uniq
+    blocks, block_of_row = np.unique(ev.block[k], return_inverse=True)
+    block_of_row = block_of_row.ravel().astype(np.int64)
+    if cfg.realistic:  # located at block points: one distinct point per block
+        point = block_of_row
+        ux, uy = layout.bx[blocks], layout.by[blocks]
     else:
         point = np.arange(n, dtype=np.int64)
         ux, uy = ev.x[k], ev.y[k]
-        blocks = ev.block[k]
-    point = point.astype(np.int64)
     ulon, ulat = to_wgs84(ux, uy, layout.crs)
     cells = _h3(ulat, ulon)
     addresses = layout.addresses(blocks)
 
     ids = _incident_ids(cat)
+    id_text = text.numbers(ids)
     year = pd.DatetimeIndex(occurred_us.astype("datetime64[us]")).tz_localize("UTC").tz_convert(cfg.timezone).year
-    case_number = _case_numbers(year.to_numpy())
+    case_number = _case_numbers(year.to_numpy().astype(np.int64))
 
-    off_ptype = np.array([o.primary_type for o in OFFENSES], dtype=object)
-    off_code = np.array([o.iucr for o in OFFENSES], dtype=object)
-    off_extra = np.array([json.dumps({"description": o.description, "fbi_code": o.fbi_code}) for o in OFFENSES],
-                         dtype=object)
+    off_extra = [json.dumps({"description": o.description, "fbi_code": o.fbi_code}) for o in OFFENSES]
     off_attempt = np.array(["ATTEMPT" in o.description for o in OFFENSES])
     off_firearm = np.array(["HANDGUN" in o.description or "FIREARM" in o.description for o in OFFENSES])
-    names = np.array(CATEGORY_NAMES, dtype=object)
     tax = [BY_NAME[c] for c in CATEGORY_NAMES]
+    vocab, prem_code = premises
 
     def utc(us: npt.NDArray[np.int64]) -> pd.Series:
         return pd.Series(us.astype("datetime64[us]")).dt.tz_localize("UTC")
 
-    def obj(values: list[str]) -> ObjArray:
-        return np.array(values, dtype=object)
-
     def nullable(a: npt.NDArray[np.bool_]) -> pd.Series:
         return pd.Series(a, dtype="boolean")
 
-    none = np.full(n, None, dtype=object)
+    def const(value: str | None) -> pd.Series:
+        return text.constant(value, n)
+
     content = _mix(minutes, np.rint(ux[point] * 100), np.rint(uy[point] * 100), offense,
-                   premises[1], arrest, domestic, police, delay_min.astype(np.int64))
+                   prem_code, arrest, domestic, police, delay_min.astype(np.int64))
     data: dict[str, object] = {
-        "source": np.full(n, "synthetic", dtype=object),
-        "incident_id": ids,
+        "source": const("synthetic"),
+        "incident_id": id_text,
         "occurred_at": utc(occurred_us),
         "occurred_until": pd.Series(pd.NaT, index=range(n), dtype="datetime64[us, UTC]"),
-        "time_precision": np.full(n, "minute", dtype=object),
+        "time_precision": const("minute"),
         "reported_at": utc(reported_us),
-        "offense": off_ptype[offense],
-        "offense_code": off_code[offense],
-        "category": names[cat],
-        "category_group": obj([t.group for t in tax])[cat],
-        "category_precision": obj([t.precision for t in tax])[cat],
-        "crimes_against": obj([t.crimes_against for t in tax])[cat],
-        "ucr_part1": obj([t.ucr_part1 for t in tax])[cat],
+        "offense": text.take([o.primary_type for o in OFFENSES], offense),
+        "offense_code": text.take([o.iucr for o in OFFENSES], offense),
+        "category": text.take(CATEGORY_NAMES, cat),
+        "category_group": text.take([t.group for t in tax], cat),
+        "category_precision": text.take([t.precision for t in tax], cat),
+        "crimes_against": text.take([t.crimes_against for t in tax], cat),
+        "ucr_part1": text.take([t.ucr_part1 for t in tax], cat),
         "attempted": nullable(off_attempt[offense]),
         "firearm": nullable(off_firearm[offense]),
         "domestic": nullable(domestic),
         "hate": pd.Series(pd.NA, index=range(n), dtype="boolean"),
-        "residential": nullable(np.isin(premises[0], list(RESIDENTIAL_PREMISES))),
+        "residential": nullable(np.isin(vocab, list(RESIDENTIAL_PREMISES))[prem_code]),
         "lat": ulat[point],
         "lon": ulon[point],
         "x": ux[point],
         "y": uy[point],
-        "crs": np.full(n, layout.crs, dtype=object),
-        "location_precision": np.full(n, "block" if cfg.realistic else "exact", dtype=object),
+        "crs": const(layout.crs),
+        "location_precision": const("block" if cfg.realistic else "exact"),
         "h3_7": cells[7][point],
         "h3_8": cells[8][point],
         "h3_9": cells[9][point],
-        "address": addresses[point],
-        "premises": premises[0],
+        "address": text.take(addresses, block_of_row),
+        "premises": text.take(vocab, prem_code),
         "arrest": nullable(arrest),
-        "outcome": none,
-        "discovery": np.where(police, "police_initiated", "reported").astype(object),
-        "suspect_ref": none,
-        "victim_ref": none,
+        "outcome": const(None),
+        "discovery": text.take(["reported", "police_initiated"], police.astype(np.int64)),
+        "suspect_ref": const(None),
+        "victim_ref": const(None),
         "has_narrative": np.zeros(n, dtype=bool),
-        "quality_flags": none,
-        "extra": off_extra[offense],
-        "batch_id": np.full(n, "synthetic", dtype=object),
+        "quality_flags": const(None),
+        "extra": text.take(off_extra, offense),
+        "batch_id": const("synthetic"),
         "ingested_at": utc(np.full(n, ingested_us, dtype=np.int64)),
         "row_hash": _hash_column(content),
+        "neighbourhood": const(None),
+        "lsoa": const(None),
     }
-    for area, labels in surface.areas.items():
-        data[area] = labels[ev.block[k]]
-    data["neighbourhood"] = none
-    data["lsoa"] = none
+    row_block = ev.block[k]
+    for area, (area_names, area_code) in surface.areas.items():
+        data[area] = text.take(area_names, area_code[row_block])
     frame = pd.DataFrame({c: data[c] for c in INCIDENT_COLUMNS})
-    return frame, PortalColumns(offense, point, case_number), _lineage(sim, ids)
+    return frame, PortalColumns(offense, point, case_number), _lineage(sim, ids, id_text)
 
 
 def _draw_offense(rng: np.random.Generator, cat: IntArray) -> IntArray:
@@ -170,8 +170,8 @@ def _draw_offense(rng: np.random.Generator, cat: IntArray) -> IntArray:
     return out
 
 
-def _draw_premises(rng: np.random.Generator, cat: IntArray) -> tuple[ObjArray, IntArray]:
-    """Premises text of each incident and a stable integer code of it."""
+def _draw_premises(rng: np.random.Generator, cat: IntArray) -> tuple[list[str], IntArray]:
+    """The premises vocabulary and each incident's premises as a code into it."""
     vocab = sorted({p for prof in PROFILES.values() for p, _ in prof.premises})
     code_of = {p: i for i, p in enumerate(vocab)}
     codes = np.empty(len(cat), dtype=np.int64)
@@ -184,37 +184,50 @@ def _draw_premises(rng: np.random.Generator, cat: IntArray) -> tuple[ObjArray, I
         cum = np.cumsum([w for _, w in prem])
         pick = np.minimum(np.searchsorted(cum, u[m] * cum[-1]), len(prem) - 1)
         codes[m] = np.array([code_of[p] for p, _ in prem], dtype=np.int64)[pick]
-    return np.array(vocab, dtype=object)[codes], codes
+    return vocab, codes
 
 
 def _h3(lat: npt.NDArray[np.float64], lon: npt.NDArray[np.float64]) -> dict[int, npt.NDArray[np.int64]]:
-    """H3 cells at resolutions 9, 8 and 7 of each point."""
+    """H3 cell of each point at resolution 9 and its parents at 8 and 7 (nested, as the ingest stores them)."""
     r9 = np.fromiter((h3i.latlng_to_cell(a, b, 9) for a, b in zip(lat.tolist(), lon.tolist(), strict=True)),
                      dtype=np.int64, count=len(lat))
-    r8 = np.fromiter((h3i.cell_to_parent(c, 8) for c in r9.tolist()), dtype=np.int64, count=len(lat))
-    r7 = np.fromiter((h3i.cell_to_parent(c, 7) for c in r8.tolist()), dtype=np.int64, count=len(lat))
-    return {7: r7, 8: r8, 9: r9}
+    return {9: r9, 8: _h3_parent(r9, 8), 7: _h3_parent(r9, 7)}
 
 
-def _incident_ids(cat: IntArray) -> ObjArray:
+def _h3_parent(cells: npt.NDArray[np.int64], res: int) -> npt.NDArray[np.int64]:
+    """Parent cells at ``res``: set the resolution field (bits 52-55), fill finer digits with 7."""
+    c = cells.view(np.uint64) & ~np.uint64(0xF << 52) | np.uint64(res << 52)
+    for r in range(res + 1, 16):
+        c |= np.uint64(7 << ((15 - r) * 3))
+    return c.view(np.int64)
+
+
+def _incident_ids(cat: IntArray) -> npt.NDArray[np.int64]:
     """Running IDs in time order; homicides have their own lower series, as in Chicago."""
     homicide = cat == CATEGORY_NAMES.index("homicide")
     num = FIRST_ID + np.cumsum(~homicide) - 1
     num[homicide] = FIRST_HOMICIDE_ID + np.arange(int(homicide.sum()))
-    return num.astype(str).astype(object)
+    return num.astype(np.int64)
 
 
-def _case_numbers(year: npt.NDArray[np.int64]) -> ObjArray:
+def _case_numbers(year: npt.NDArray[np.int64]) -> pd.Series:
     """Two letters per year (Chicago's series: 2015 = HY, 2017 = JA) and a running six-digit number."""
-    out = np.empty(len(year), dtype=object)
-    base = _CASE_LETTERS.index("H") * len(_CASE_LETTERS) + _CASE_LETTERS.index("Y")
-    for y in np.unique(year).tolist():
-        m = year == y
-        i = (base + y - 2015) % (len(_CASE_LETTERS) ** 2)
-        prefix = _CASE_LETTERS[i // len(_CASE_LETTERS)] + _CASE_LETTERS[i % len(_CASE_LETTERS)]
-        nums = (100_000 + np.arange(int(m.sum()))).astype(str).astype(object)
-        out[m] = prefix + nums
-    return out
+    first = int(year.min()) if len(year) else 0
+    years = np.arange(first, int(year.max()) + 1 if len(year) else first)
+    inv = year - first
+    n = len(_CASE_LETTERS)
+    base = _CASE_LETTERS.index("H") * n + _CASE_LETTERS.index("Y")
+    prefixes = []
+    for y in years.tolist():
+        i = (base + y - 2015) % (n * n)
+        prefixes.append(_CASE_LETTERS[i // n] + _CASE_LETTERS[i % n])
+    order = np.argsort(inv, kind="stable")
+    rank = np.empty(len(year), dtype=np.int64)
+    counts = np.bincount(inv, minlength=len(years))
+    rank[order] = np.arange(len(year)) - np.repeat(np.cumsum(counts) - counts, counts)
+    prefix = pa.array(prefixes, type=pa.string()).take(pa.array(inv.astype(np.int64)))
+    number = pa.array(100_000 + rank).cast(pa.string())
+    return text.from_arrow(pc.binary_join_element_wise(prefix, number, ""))
 
 
 def _mix(*cols: npt.ArrayLike) -> npt.NDArray[np.uint64]:
@@ -238,21 +251,20 @@ def _hash_column(h: npt.NDArray[np.uint64]) -> object:
     digits = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
     shifts = np.arange(60, -4, -4, dtype=np.uint64)
     nib = ((h[:, None] >> shifts) & np.uint64(15)).astype(np.intp)
-    return digits[nib].view("S16").ravel().astype("U16").astype(object)
+    return text.from_arrow(pa.array(np.ascontiguousarray(digits[nib]).view("S16").ravel()).cast(pa.string()))
 
 
-def _lineage(sim: Simulation, ids: ObjArray) -> pd.DataFrame:
+def _lineage(sim: Simulation, ids: npt.NDArray[np.int64], id_text: pd.Series) -> pd.DataFrame:
     ev, k = sim.events, sim.kept
     pos = np.full(len(ev), -1, dtype=np.int64)
     pos[k] = np.arange(len(k))
     parent = ev.parent[k]
     ppos = np.where(parent >= 0, pos[np.maximum(parent, 0)], -1)
-    parent_id = np.where(ppos >= 0, ids[np.maximum(ppos, 0)], None)
     comp = ev.component[k]
     return pd.DataFrame({
-        "incident_id": ids,
+        "incident_id": id_text,
         "generation": ev.generation[k],
-        "parent_id": parent_id,
-        "component": np.where(comp < 0, "offspring", np.where(comp == 0, "background", "hotspot")).astype(object),
+        "parent_id": text.take(pa.array(ids).cast(pa.string()), ppos),
+        "component": text.take(["offspring", "background", "hotspot"], np.sign(comp) + 1),
         "hotspot_id": pd.Series(np.where(comp > 0, comp - 1, 0), dtype="Int64").mask(comp <= 0),
     })

@@ -64,12 +64,12 @@ class Clock:
         """UTC week index of times given in hours from the start."""
         return np.floor((np.asarray(t_hours, float) + self.offset_h) / HOURS_PER_WEEK).astype(np.int64)
 
-    def week_fractions(self) -> FloatArray:
-        """Expected share of each category's background in each week, ``(categories, weeks)``."""
-        wk = self.week_of(np.arange(self.hours) + 0.5)
-        out = np.zeros((self.weights.shape[0], self.n_weeks))
-        for i in range(self.weights.shape[0]):
-            out[i] = np.bincount(wk, weights=self.weights[i], minlength=self.n_weeks)
+    def to_weeks(self, hourly: FloatArray) -> FloatArray:
+        """Sum rows of hourly values over UTC weeks: ``(rows, hours)`` -> ``(rows, weeks)``."""
+        wk = self.week_of(np.arange(self.hours, dtype=np.float64) + 0.5)
+        out = np.zeros((hourly.shape[0], self.n_weeks))
+        for i in range(hourly.shape[0]):
+            out[i] = np.bincount(wk, weights=hourly[i], minlength=self.n_weeks)
         return out
 
 
@@ -79,13 +79,13 @@ def build_clock(cfg: CityConfig) -> Clock:
     end_local = (pd.Timestamp(cfg.start).normalize() + pd.Timedelta(days=cfg.days)).tz_localize(cfg.timezone)
     start_utc, end_utc = start_local.tz_convert("UTC"), end_local.tz_convert("UTC")
     hours = int((end_utc - start_utc) / pd.Timedelta(hours=1))
-    week0 = start_utc.normalize() - pd.Timedelta(days=start_utc.dayofweek)
+    week0 = start_utc.normalize() - pd.Timedelta(days=start_utc.day_of_week)
     offset_h = (start_utc - week0) / pd.Timedelta(hours=1)
     n_weeks = int((offset_h + hours - 1e-9) // HOURS_PER_WEEK) + 1
     local = pd.date_range(start_utc, periods=hours, freq="h").tz_convert(cfg.timezone)
     hour = local.hour.to_numpy()
-    dow = local.dayofweek.to_numpy()
-    doy = local.dayofyear.to_numpy().astype(float)
+    dow = local.day_of_week.to_numpy()
+    doy = local.day_of_year.to_numpy().astype(float)
     years = (np.arange(hours) + 0.5) / (24 * 365.25)
     weights = np.empty((len(CATEGORY_NAMES), hours))
     if not cfg.realistic:
@@ -135,7 +135,8 @@ def category_rates(cfg: CityConfig) -> tuple[FloatArray, FloatArray, FloatArray]
     """Event shares, branching ratios θ_c and background shares of the categories.
 
     θ_c is proportional to the category's contagion multiplier and scaled so the event-weighted
-    mean (= the share of all crimes that are offspring) equals ``cfg.branching_ratio``. The
+    mean (= the share of all crimes that are offspring) equals ``cfg.branching_ratio`` (each θ_c
+    is capped at 0.85, which only binds for branching ratios above about 0.45). The
     background share of ``c`` is ``share_c (1 - θ_c)`` renormalised, so the *event* mix keeps the
     configured shares.
     """
@@ -186,7 +187,7 @@ def simulate(cfg: CityConfig, surface: Surface, clock: Clock, rng: np.random.Gen
     return Simulation(events, kept, n_bg, theta, cfg.n_incidents / len(rec))
 
 
-#: Per category: (component probabilities, per-component sampler) -- sampler is (blocks, cumsum).
+#: One spatial component: its candidate blocks and their cumulative probabilities.
 _Sampler = tuple[IntArray, FloatArray]
 
 

@@ -31,7 +31,7 @@ from scipy.spatial import cKDTree
 from crimelens.geo.crs import FloatArray
 from crimelens.synth.codes import CATEGORY_NAMES, DRIFT_CATEGORIES, PROFILES
 from crimelens.synth.config import CityConfig, RecordingBias
-from crimelens.synth.layout import IntArray, Layout, ObjArray
+from crimelens.synth.layout import IntArray, Layout
 
 #: Synthetic residents per square kilometre (scales the ``population`` covariate).
 RESIDENTS_PER_KM2 = 4_500.0
@@ -68,7 +68,7 @@ class Surface:
     diffuse: FloatArray  # (categories, blocks), rows sum to 1
     hotspots: tuple[Hotspot, ...]
     shares: FloatArray  # (categories, hotspots): share of each category's background per hot spot
-    areas: dict[str, ObjArray]
+    areas: dict[str, tuple[list[str], IntArray]]  # area -> (labels, label index per block)
     tree: cKDTree
 
     def gaussian_blocks(self, x: float, y: float, sigma: float) -> tuple[IntArray, FloatArray]:
@@ -226,11 +226,11 @@ def _field(rng: np.random.Generator, layout: Layout, corr_m: float) -> FloatArra
 def _standardise(a: FloatArray) -> FloatArray:
     a = np.asarray(a, float)
     sd = a.std()
-    return (a - a.mean()) / (sd if sd > 0 else 1.0)
+    return np.asarray((a - a.mean()) / (sd if sd > 0 else 1.0), float)
 
 
-def _areas(layout: Layout, rng: np.random.Generator, pop: FloatArray) -> dict[str, ObjArray]:
-    """District, beat, ward and community area labels of every block point."""
+def _areas(layout: Layout, rng: np.random.Generator, pop: FloatArray) -> dict[str, tuple[list[str], IntArray]]:
+    """District, beat, ward and community area of every block point: (labels, label index per block)."""
     ratio = (layout.size / 1_000.0) ** 2 / 900.0
     n_dist = int(np.clip(round(22 * ratio), 3, 22))
     n_ward = int(np.clip(round(50 * ratio), 5, 50))
@@ -248,25 +248,24 @@ def _areas(layout: Layout, rng: np.random.Generator, pop: FloatArray) -> dict[st
     dist_of, dseeds = partition(n_dist, everyone, w)
     # district 1 is downtown, numbers grow outwards (as Chicago's roughly do)
     order = np.argsort(np.argsort(np.hypot(layout.bx[dseeds] - cx, layout.by[dseeds] - cy)))
-    district = order[dist_of] + 1
-    beat_label = np.empty(layout.n_blocks, dtype=object)
-    for d in range(1, n_dist + 1):
+    district = order[dist_of]
+    beat_names: list[str] = []
+    beat = np.empty(layout.n_blocks, dtype=np.int64)
+    for d in range(n_dist):
         members = everyone[district == d]
-        beat_of, _ = partition(12, members, w)
-        sector, beat = beat_of // 4 + 1, beat_of % 4 + 1
-        beat_label[members] = [f"{d:02d}{s}{b}" for s, b in zip(sector.tolist(), beat.tolist(), strict=True)]
+        beat_of, seeds = partition(12, members, w)
+        beat[members] = len(beat_names) + beat_of
+        beat_names += [f"{d + 1:02d}{j // 4 + 1}{j % 4 + 1}" for j in range(len(seeds))]
     ward_of, wseeds = partition(n_ward, everyone, w)
     ca_of, cseeds = partition(n_ca, everyone, w)
 
-    def north_to_south(seeds: IntArray) -> IntArray:
+    def north_to_south(seeds: IntArray) -> list[str]:
         key = np.lexsort((layout.bx[seeds], -np.round(layout.by[seeds], -3)))
-        return np.argsort(key) + 1
+        return [str(v) for v in (np.argsort(key) + 1).tolist()]
 
-    labels = {
-        "district": np.array([f"{d:03d}" for d in range(n_dist + 1)], dtype=object)[district],
-        "beat": beat_label,
-        "ward": np.array([str(v) for v in north_to_south(wseeds)], dtype=object)[ward_of],
-        "community_area": np.array([str(v) for v in north_to_south(cseeds)], dtype=object)[ca_of],
+    return {
+        "district": ([f"{d + 1:03d}" for d in range(n_dist)], district),
+        "beat": (beat_names, beat),
+        "ward": (north_to_south(wseeds), ward_of),
+        "community_area": (north_to_south(cseeds), ca_of),
     }
-    return labels
-

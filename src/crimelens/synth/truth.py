@@ -4,21 +4,23 @@
 (the ones in ``city.incidents``) of a category in a cell of :attr:`GroundTruth.grid` during one
 UTC week (Monday 00:00 to Monday 00:00), computed from the true intensity, not from the sample:
 
-    expected_c(cell, w) = keep · m_c · n_c · F_c(w) · Σ_{b ∈ cell} r_c(b) · S_c(b, w)
+    background_c(cell, w) = keep · n_c · F_c(w) · Σ_{b ∈ cell} r_c(b) · S_c(b, w)
 
 with ``n_c`` true background crimes of category ``c``, ``F_c(w)`` the share of its background
-time density in week ``w``, ``S_c`` its background distribution over block points (diffuse
-surface + hot spots; the drifting hot spot's part changes weekly), ``r_c`` the recording
-probability and ``keep`` the final thinning to exactly ``n_incidents``.
+time density in week ``w``, ``S_c`` its distribution over block points (diffuse surface + hot
+spots; the drifting hot spot's part changes weekly), ``r_c`` the recording probability and
+``keep`` the final thinning to exactly ``n_incidents``.
 
-**Contagion** is included through its stationary mean: every background crime brings on average
-``m_c - 1 = θ_c / (1 - θ_c)`` near-repeat descendants, which the formula attributes to the
-parent's cell and week (the kernels, 150 m and 5 days by default, are small next to a 250 m
-cell and a week, and edge losses are well under 1 %). So ``expected`` is the *unconditional*
-mean count, what a forecaster without knowledge of recent events should aim at; a forecaster
-that uses recent events can beat it locally. ``background`` is the same without contagion
-(``expected / m_c``), and the totals of ``expected`` agree with the number of incidents up to
-the randomness of the cascades.
+**Contagion** enters ``expected`` through its mean (unconditional) contribution. In time it is
+exact: the descendants of one crime (all generations) arrive at rate ``θ ω e^{-(1-θ) ω u}`` after
+it, so the hourly background is convolved with that density before summing over weeks; this
+shifts descendants into later weeks and drops those that would fall after the period. In space
+descendants are attributed to their ancestor's cell: the displacement (150 m by default) is small
+next to a 250 m cell, and offspring lost beyond the city edge are ignored (under 1 % for cities of
+a few kilometres and more). So ``expected`` is what a forecaster without knowledge of recent
+events should aim at; one that uses recent events can beat it locally. ``background`` is the same
+without contagion. ``expected`` sums to the number of incidents up to the randomness of the
+cascades.
 """
 
 from __future__ import annotations
@@ -30,10 +32,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.signal import fftconvolve
 
 from crimelens.geo.crs import FloatArray, to_wgs84
 from crimelens.geo.grid import SquareGrid
-from crimelens.synth.codes import CATEGORY_NAMES
+from crimelens.synth.codes import CATEGORY_NAMES, DRIFT_CATEGORIES
 from crimelens.synth.config import CityConfig
 from crimelens.synth.process import Clock, Simulation, drift_blocks
 from crimelens.synth.surface import RESIDENTS_PER_KM2, Surface, record_probability
@@ -48,21 +51,21 @@ class IntensityFactors:
 
     weeks: pd.DatetimeIndex
     n_cells: int
-    mult: FloatArray  # (categories,) mean cluster size m_c
-    static_time: FloatArray  # (categories, weeks)
-    static_space: FloatArray  # (categories, cells)
-    drift_time: FloatArray  # (categories, weeks)
+    time: FloatArray  # (categories, weeks): expected incidents, background plus descendants
+    time_background: FloatArray  # (categories, weeks): background only
+    static_space: FloatArray  # (categories, cells): static part of the spatial distribution
+    drift_share: FloatArray  # (categories,): share of the background in the drifting hot spot
     drift_space: dict[int, FloatArray] = field(default_factory=dict)  # category -> (weeks, cells)
 
     def matrix(self, category: str, background: bool = False) -> FloatArray:
         """Expected recorded incidents, ``(weeks, cells)``, of one category or ``"all"``."""
         cats = range(len(CATEGORY_NAMES)) if category == "all" else [CATEGORY_NAMES.index(category)]
+        time = self.time_background if background else self.time
         out = np.zeros((len(self.weeks), self.n_cells))
         for c in cats:
-            m = 1.0 if background else float(self.mult[c])
-            out += m * np.outer(self.static_time[c], self.static_space[c])
+            out += np.outer(time[c], self.static_space[c])
             if c in self.drift_space:
-                out += m * self.drift_time[c][:, None] * self.drift_space[c]
+                out += self.drift_share[c] * time[c][:, None] * self.drift_space[c]
         return out
 
 
@@ -136,13 +139,15 @@ class GroundTruth:
         exp = f.matrix(category)
         bg = f.matrix(category, background=True)
         n_w = len(f.weeks)
+        n_rows = n_w * f.n_cells
+        levels = ("all", *CATEGORY_NAMES)
         return pd.DataFrame({
             "cell_id": np.tile(np.arange(f.n_cells, dtype=np.int64), n_w),
-            "week_start": np.repeat(f.weeks.to_numpy(), f.n_cells),
-            "category": np.full(n_w * f.n_cells, category, dtype=object),
+            "week_start": f.weeks.repeat(f.n_cells).as_unit("us"),
+            "category": pd.Categorical.from_codes(np.full(n_rows, levels.index(category)), categories=pd.Index(levels)),
             "expected": exp.ravel(),
             "background": bg.ravel(),
-        }).astype({"week_start": "datetime64[us, UTC]"})
+        })
 
     def to_dict(self) -> dict[str, Any]:
         """Everything but the intensity and the lineage, as JSON-able data."""
@@ -212,16 +217,16 @@ def build_truth(
     nx = int(np.ceil(layout.size / cfg.truth_cell_m))
     grid = SquareGrid(layout.x0, layout.y0, float(cfg.truth_cell_m), nx, nx, layout.crs)
     n_cat = len(CATEGORY_NAMES)
-    frac = clock.week_fractions()
-    base_time = (sim.n_background * sim.keep_fraction)[:, None] * frac
-    mult = 1.0 / (1.0 - sim.theta)
+    hourly = (sim.n_background * sim.keep_fraction)[:, None] * clock.weights
+    time_bg = clock.to_weeks(hourly)
+    time_all = clock.to_weeks(_with_descendants(hourly, sim.theta, 1.0 / (24.0 * cfg.contagion_days)))
     shares = surface.shares
     drift_idx = [i for i, h in enumerate(surface.hotspots) if h.kind == "drifting"]
     cell_b = grid.cell_of(layout.bx, layout.by)
     static_space = np.zeros((n_cat, grid.n_cells))
     diff_cell = np.zeros((n_cat, grid.n_cells))
     drift_space: dict[int, FloatArray] = {}
-    drift_time = np.zeros_like(base_time)
+    drift_share = np.zeros(n_cat)
     all_b = np.arange(layout.n_blocks)
     if cfg.realistic:
         spots = [surface.gaussian_blocks(h.x, h.y, h.sigma) for h in surface.hotspots]
@@ -236,12 +241,12 @@ def build_truth(
             static_space[c] = np.bincount(cell_b, dens * r, grid.n_cells)
             if drift is not None and drift_idx and shares[c, drift_idx[0]] > 0:
                 cand, pw = drift
-                drift_time[c] = base_time[c] * shares[c, drift_idx[0]]
+                drift_share[c] = shares[c, drift_idx[0]]
                 drift_space[c] = _to_cells(pw * r[cand], cell_b[cand], grid.n_cells)
     else:
         static_space = _uniform_space(cfg, surface, grid)
-    factors = IntensityFactors(clock.week_starts.tz_convert("UTC"), grid.n_cells, mult, base_time,
-                               static_space, drift_time, drift_space)
+    factors = IntensityFactors(clock.week_starts.tz_convert("UTC"), grid.n_cells, time_all, time_bg,
+                               static_space, drift_share, drift_space)
     hot_cells = _hotspot_cells(surface, clock, grid, cell_b, diff_cell)
     params = _params(cfg, surface, clock, sim, share, bg_share)
     ev = sim.events
@@ -259,6 +264,26 @@ def build_truth(
     }
     return GroundTruth(params, grid, _hotspot_frame(surface), hot_cells, contagion,
                        _covariates(cfg, surface, grid, cell_b), lineage, None, factors)
+
+
+def _with_descendants(hourly: FloatArray, theta: FloatArray, omega: float) -> FloatArray:
+    """Hourly background plus the expected descendants it triggers within the period.
+
+    For an exponential kernel ``ω e^{-ω u}`` and branching ratio θ, the descendants of one
+    crime (all generations) arrive at rate ``θ ω e^{-(1-θ) ω u}`` after it; convolving the
+    background with this renewal density gives the expected intensity exactly (up to the hourly
+    discretisation), including the loss of descendants after the end of the period.
+    """
+    out = hourly.copy()
+    n = hourly.shape[1]
+    for c, th in enumerate(theta.tolist()):
+        if th <= 0:
+            continue
+        rate = (1.0 - th) * omega
+        lags = np.arange(min(n, int(np.ceil(30.0 / rate))) + 1)
+        g = th / (1.0 - th) * -np.diff(np.exp(-rate * lags))
+        out[c] += fftconvolve(hourly[c], g)[:n]
+    return np.maximum(out, 0.0)
 
 
 def _to_cells(p: FloatArray, cells: np.ndarray, n_cells: int) -> FloatArray:
@@ -305,7 +330,7 @@ def _hotspot_cells(
             mass = _to_cells(pw, cell_b[cand], grid.n_cells)  # (weeks, cells)
         else:
             idx, p = surface.gaussian_blocks(h.x, h.y, h.sigma)
-            mass = np.bincount(cell_b[idx], p, grid.n_cells)[None, :]
+            mass = np.asarray(np.bincount(cell_b[idx], p, grid.n_cells), float)[None, :]
         for c in cats:
             hot = surface.shares[c, h_i] * mass
             diff = np.maximum(diff_cell[c][None, :], 1e-300)
@@ -371,7 +396,6 @@ def _params(
     layout = surface.layout
     ev = sim.events
     lon, lat = to_wgs84(np.array([layout.centre[0]]), np.array([layout.centre[1]]), layout.crs)
-    default_cats = [CATEGORY_NAMES[c] for c in np.flatnonzero(surface.shares.sum(axis=1) > 0)]
     cats: dict[str, Any] = {}
     for i, name in enumerate(CATEGORY_NAMES):
         p = PROFILES[name]
@@ -398,7 +422,7 @@ def _params(
         "end_utc": clock.end_utc.isoformat(),
         "location": "block points" if cfg.realistic else "exact uniform points",
         "categories": cats,
-        "truth_categories": list(cfg.truth_categories) if cfg.truth_categories is not None else default_cats,
+        "truth_categories": list(cfg.truth_categories if cfg.truth_categories is not None else DRIFT_CATEGORIES),
         "n_incidents": cfg.n_incidents,
         "n_true_crimes": len(ev),
         "n_true_background": int(sim.n_background.sum()),
@@ -407,5 +431,5 @@ def _params(
         "keep_fraction": sim.keep_fraction,
         "hotspot_shares": {str(h.hotspot_id): {c: float(surface.shares[CATEGORY_NAMES.index(c), h.hotspot_id])
                                                for c in h.categories} for h in surface.hotspots},
-        "areas": {k: int(len(set(v.tolist()))) for k, v in surface.areas.items()},
+        "areas": {k: len(names) for k, (names, _) in surface.areas.items()},
     }
