@@ -62,8 +62,8 @@ def test_same_id_twice_in_one_file(store, tmp_path: Path) -> None:  # type: igno
 
 def test_bad_rows_are_quarantined_with_reason_and_line(store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     no_xy = {"X Coordinate": "", "Y Coordinate": ""}
-    rows = [chicago_row(1), chicago_row(2, Date="01/01/1899 10:00:00 AM"), chicago_row(3, Date="12/31/2100 10:00:00 AM"),
-            chicago_row(4, Date="garbage"), chicago_row(5, ID=""),
+    rows = [chicago_row(1), chicago_row(2, Date="01/01/1899 10:00:00 AM"),
+            chicago_row(3, Date="12/31/2100 10:00:00 AM"), chicago_row(4, Date="garbage"), chicago_row(5, ID=""),
             chicago_row(6, Latitude="nan", Longitude="inf", **no_xy)]
     r = load(store, write_csv(tmp_path / "q.csv", rows))
     assert r.by_reason == {"date_too_old": 1, "date_in_future": 1, "bad_date": 1, "missing_id": 1}

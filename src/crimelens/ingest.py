@@ -22,9 +22,9 @@ import pyarrow.compute as pc
 
 from crimelens.cleaning.clean import CleanContext, clean_chunk
 from crimelens.exceptions import MappingError
+from crimelens.schema import INCIDENT_SCHEMA, PERSONAL_SCHEMA, QUARANTINE_SCHEMA
 from crimelens.sources.detect import detect_preset
 from crimelens.sources.mapping import Mapping
-from crimelens.schema import INCIDENT_SCHEMA, PERSONAL_SCHEMA, QUARANTINE_SCHEMA
 from crimelens.sources.readers import SourceFile, open_source, record_lines
 
 if TYPE_CHECKING:
