@@ -29,6 +29,7 @@ from crimelens.store.base import IngestReport
 from crimelens.store.sql import counts_sql, ddl_for, where_clause
 
 SCHEMA_VERSION = 1
+LOAD_MEMORY_LIMIT = "512MB"
 
 
 class DuckDBStore:
@@ -178,6 +179,8 @@ class DuckDBBatch:
         self._open = False
 
     def __enter__(self) -> DuckDBBatch:
+        # Bound the engine's buffers during a load so a large file spills to disk instead of memory.
+        self.con.execute(f"SET memory_limit = '{LOAD_MEMORY_LIMIT}'")
         self.con.execute("BEGIN TRANSACTION")
         self._open = True
         for name, schema in (("stage", INCIDENT_SCHEMA), ("stage_personal", PERSONAL_SCHEMA),
@@ -299,6 +302,7 @@ class DuckDBBatch:
             con.execute(f"DROP TABLE IF EXISTS {t}")
         con.execute("COMMIT")
         self._open = False
+        con.execute("RESET memory_limit")
         return report
 
     def __exit__(
@@ -307,6 +311,7 @@ class DuckDBBatch:
         if self._open:
             self.con.execute("ROLLBACK")
             self._open = False
+            self.con.execute("RESET memory_limit")
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
