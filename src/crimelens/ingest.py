@@ -123,8 +123,8 @@ def ingest_file(
             report.notes.append("file has a header but no rows")
         if held:
             writer.add(INCIDENT_SCHEMA.empty_table(), PERSONAL_SCHEMA.empty_table(), _final_lines(src, held))
-        if ctx.crs and not known_crs:
-            store.set_source_crs(name, ctx.crs)
+        if not known_crs:
+            store.set_source_crs(name, ctx.crs, chosen.timezone)
         report.by_reason = dict(reasons.most_common())
         report.unmapped = dict(unmapped.most_common())
         report.flags = dict(flags.most_common())

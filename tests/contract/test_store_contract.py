@@ -70,7 +70,8 @@ def test_counts_filters_and_timestamps(any_store, tmp_path: Path) -> None:  # ty
     load(any_store, write_csv(tmp_path / "a.csv", rows))
     assert any_store.counts(["day"])["count"].tolist() == [3, 3, 3]
     hours = any_store.counts(["hour", "weekday"])
-    assert hours["hour"].tolist() == [16, 16, 16]  # 10:00 CST is 16:00 UTC
+    assert hours["hour"].tolist() == [10, 10, 10] and hours.attrs["timezone"] == "America/Chicago"
+    assert any_store.counts(["hour"], tz="UTC")["hour"].tolist() == [16]
     prop = any_store.counts(["category"], IncidentFilter(categories=("property",)))
     assert prop.to_dict("records") == [{"category": "theft", "count": 1}]
     first = any_store.incidents(IncidentFilter(start=pd.Timestamp("2024-01-11", tz="UTC")), limit=1)

@@ -82,8 +82,8 @@ class Store(Protocol):
     def source_crs(self, source: str) -> str | None:
         """The local metric CRS recorded for ``source`` (fixed at its first load)."""
 
-    def set_source_crs(self, source: str, crs: str) -> None:
-        """Record the local metric CRS of ``source`` (first load only)."""
+    def set_source_crs(self, source: str, crs: str | None, timezone: str = "UTC") -> None:
+        """Record the local metric CRS and time zone of ``source`` (first load only)."""
 
     def incidents(
         self, flt: IncidentFilter | None = None, *, columns: Sequence[str] | None = None,
@@ -91,10 +91,14 @@ class Store(Protocol):
     ) -> pd.DataFrame:
         """Canonical incidents matching ``flt``, ordered by ``occurred_at``."""
 
-    def counts(self, by: Sequence[str], flt: IncidentFilter | None = None) -> pd.DataFrame:
+    def counts(
+        self, by: Sequence[str], flt: IncidentFilter | None = None, *, tz: str | None = None
+    ) -> pd.DataFrame:
         """Incident counts grouped by ``by`` columns or expressions (pushed down to the engine).
 
-        ``by`` items are column names or the derived keys ``day``, ``week``, ``month``, ``hour``,
+        Time keys are local wall-clock values in ``tz``, by default the zone of the filtered
+        sources (UTC if they differ); the zone used is in ``result.attrs["timezone"]``. ``by``
+        items are column names or the derived keys ``day``, ``week``, ``month``, ``hour``,
         ``weekday``, ``cell:<metres>`` (square cell of the dataset CRS: ``cell_x``/``cell_y``).
         Returns the keys plus a ``count`` column.
         """
@@ -104,6 +108,9 @@ class Store(Protocol):
 
     def info(self) -> dict[str, Any]:
         """Totals, counts by source and category, first and last ``occurred_at``, files."""
+
+    def timezone(self, sources: Sequence[str] = ()) -> str:
+        """The time zone shared by ``sources`` (all sources when empty); UTC when they differ."""
 
     def close(self) -> None:
         """Release the connection."""

@@ -68,7 +68,7 @@ class DuckDBStore:
             "CREATE TABLE IF NOT EXISTS files (source VARCHAR, file VARCHAR, sha256 VARCHAR, batch_id VARCHAR, "
             "loaded_at TIMESTAMPTZ, report JSON)"
         )
-        con.execute("CREATE TABLE IF NOT EXISTS sources (source VARCHAR PRIMARY KEY, crs VARCHAR)")
+        con.execute("CREATE TABLE IF NOT EXISTS sources (source VARCHAR PRIMARY KEY, crs VARCHAR, timezone VARCHAR)")
         if current is None:
             con.execute("INSERT INTO schema_version VALUES (?, now())", [SCHEMA_VERSION])
 
@@ -90,9 +90,11 @@ class DuckDBStore:
         row = self.con.execute("SELECT crs FROM sources WHERE source = ?", [source]).fetchone()
         return str(row[0]) if row else None
 
-    def set_source_crs(self, source: str, crs: str) -> None:
-        """Record the local CRS of ``source`` if none is recorded yet."""
-        self.con.execute("INSERT INTO sources VALUES (?, ?) ON CONFLICT DO NOTHING", [source, crs])
+    def set_source_crs(self, source: str, crs: str | None, timezone: str = "UTC") -> None:
+        """Record the local CRS and time zone of ``source`` if none are recorded yet."""
+        self.con.execute(
+            "INSERT INTO sources VALUES (?, ?, ?) ON CONFLICT (source) "
+            "DO UPDATE SET crs = coalesce(sources.crs, excluded.crs)", [source, crs, timezone])
 
     # -- reading --------------------------------------------------------------------------
     def incidents(
@@ -119,10 +121,25 @@ class DuckDBStore:
             sql += f" LIMIT {int(limit)}"
         return self.con.execute(sql, params).fetch_df()
 
-    def counts(self, by: Sequence[str], flt: IncidentFilter | None = None) -> pd.DataFrame:
+    def counts(
+        self, by: Sequence[str], flt: IncidentFilter | None = None, *, tz: str | None = None
+    ) -> pd.DataFrame:
         """Counts grouped by ``by`` (see :meth:`crimelens.store.base.Store.counts`)."""
-        sql, params = counts_sql(by, flt or IncidentFilter(), dialect="duckdb")
-        return self.con.execute(sql, params).fetch_df()
+        flt = flt or IncidentFilter()
+        zone = tz or self.timezone(flt.sources)
+        sql, params = counts_sql(by, flt, dialect="duckdb", tz=zone)
+        out = self.con.execute(sql, params).fetch_df()
+        out.attrs["timezone"] = zone
+        return out
+
+    def timezone(self, sources: Sequence[str] = ()) -> str:
+        """The time zone shared by ``sources`` (all sources when empty); UTC when they differ."""
+        q = "SELECT DISTINCT timezone FROM sources WHERE timezone IS NOT NULL"
+        params: list[str] = list(sources)
+        if sources:
+            q += f" AND source IN ({', '.join('?' * len(sources))})"
+        zones = [r[0] for r in self.con.execute(q, params).fetchall()]
+        return zones[0] if len(zones) == 1 else "UTC"
 
     def quarantine(self, *, source: str | None = None, limit: int | None = None) -> pd.DataFrame:
         """Quarantined rows, oldest first."""

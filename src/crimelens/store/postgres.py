@@ -71,7 +71,7 @@ class PostgresStore:
         c.execute(ddl_for("quarantine", QUARANTINE_SCHEMA, dialect="postgres"))
         c.execute("CREATE TABLE IF NOT EXISTS files (source TEXT, file TEXT, sha256 TEXT, batch_id TEXT, "
                   "loaded_at TIMESTAMPTZ, report JSONB)")
-        c.execute("CREATE TABLE IF NOT EXISTS sources (source TEXT PRIMARY KEY, crs TEXT)")
+        c.execute("CREATE TABLE IF NOT EXISTS sources (source TEXT PRIMARY KEY, crs TEXT, timezone TEXT)")
         self.postgis = self._enable_postgis()
         if current is None:
             c.execute("INSERT INTO schema_version VALUES (%s, now())", [SCHEMA_VERSION])
@@ -106,9 +106,11 @@ class PostgresStore:
         row = self.conn.execute("SELECT crs FROM sources WHERE source = %s", [source]).fetchone()
         return str(row[0]) if row else None
 
-    def set_source_crs(self, source: str, crs: str) -> None:
-        """Record the local CRS of ``source`` if none is recorded yet."""
-        self.conn.execute("INSERT INTO sources VALUES (%s, %s) ON CONFLICT DO NOTHING", [source, crs])
+    def set_source_crs(self, source: str, crs: str | None, timezone: str = "UTC") -> None:
+        """Record the local CRS and time zone of ``source`` if none are recorded yet."""
+        self.conn.execute(
+            "INSERT INTO sources VALUES (%s, %s, %s) ON CONFLICT (source) "
+            "DO UPDATE SET crs = coalesce(sources.crs, excluded.crs)", [source, crs, timezone])
 
     # -- reading --------------------------------------------------------------------------
     def _frame(self, query: str, params: Sequence[Any]) -> pd.DataFrame:
@@ -141,10 +143,25 @@ class PostgresStore:
             q += f" LIMIT {int(limit)}"
         return self._frame(q, params)
 
-    def counts(self, by: Sequence[str], flt: IncidentFilter | None = None) -> pd.DataFrame:
+    def counts(
+        self, by: Sequence[str], flt: IncidentFilter | None = None, *, tz: str | None = None
+    ) -> pd.DataFrame:
         """Counts grouped by ``by`` (see :meth:`crimelens.store.base.Store.counts`)."""
-        q, params = counts_sql(by, flt or IncidentFilter(), dialect="postgres")
-        return self._frame(q, params)
+        flt = flt or IncidentFilter()
+        zone = tz or self.timezone(flt.sources)
+        q, params = counts_sql(by, flt, dialect="postgres", tz=zone)
+        out = self._frame(q, params)
+        out.attrs["timezone"] = zone
+        return out
+
+    def timezone(self, sources: Sequence[str] = ()) -> str:
+        """The time zone shared by ``sources`` (all sources when empty); UTC when they differ."""
+        q = "SELECT DISTINCT timezone FROM sources WHERE timezone IS NOT NULL"
+        if sources:
+            q += " AND source = ANY(%s)"
+        rows = self.conn.execute(q, [list(sources)] if sources else []).fetchall()
+        zones = [r[0] for r in rows]
+        return zones[0] if len(zones) == 1 else "UTC"
 
     def quarantine(self, *, source: str | None = None, limit: int | None = None) -> pd.DataFrame:
         """Quarantined rows, oldest first."""

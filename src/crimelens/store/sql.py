@@ -7,6 +7,7 @@ canonical schema or from a fixed list of derived keys, never from user text.
 from __future__ import annotations
 
 import re
+import zoneinfo
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -17,6 +18,7 @@ from crimelens.filters import IncidentFilter, utc
 from crimelens.schema import AREA_COLUMNS, INCIDENT_COLUMNS
 
 Dialect = Literal["duckdb", "postgres"]
+_ZONES = zoneinfo.available_timezones() | {"UTC"}
 
 _TYPES: dict[str, dict[Dialect, str]] = {
     "string": {"duckdb": "VARCHAR", "postgres": "TEXT"},
@@ -70,32 +72,36 @@ def where_clause(flt: IncidentFilter, *, alias: str = "", dialect: Dialect = "du
 
 
 _DERIVED: dict[str, dict[Dialect, str]] = {
-    "day": {"duckdb": "date_trunc('day', occurred_at AT TIME ZONE 'UTC')",
-            "postgres": "date_trunc('day', occurred_at AT TIME ZONE 'UTC')"},
-    "week": {"duckdb": "date_trunc('week', occurred_at AT TIME ZONE 'UTC')",
-             "postgres": "date_trunc('week', occurred_at AT TIME ZONE 'UTC')"},
-    "month": {"duckdb": "date_trunc('month', occurred_at AT TIME ZONE 'UTC')",
-              "postgres": "date_trunc('month', occurred_at AT TIME ZONE 'UTC')"},
-    "hour": {"duckdb": "hour(occurred_at AT TIME ZONE 'UTC')",
-             "postgres": "extract(hour FROM occurred_at AT TIME ZONE 'UTC')::int"},
-    "weekday": {"duckdb": "isodow(occurred_at AT TIME ZONE 'UTC') - 1",
-                "postgres": "extract(isodow FROM occurred_at AT TIME ZONE 'UTC')::int - 1"},
+    "day": {"duckdb": "date_trunc('day', {t})", "postgres": "date_trunc('day', {t})"},
+    "week": {"duckdb": "date_trunc('week', {t})", "postgres": "date_trunc('week', {t})"},
+    "month": {"duckdb": "date_trunc('month', {t})", "postgres": "date_trunc('month', {t})"},
+    "hour": {"duckdb": "hour({t})", "postgres": "extract(hour FROM {t})::int"},
+    "weekday": {"duckdb": "isodow({t}) - 1", "postgres": "extract(isodow FROM {t})::int - 1"},
 }
 _CELL = re.compile(r"^cell:(\d+(?:\.\d+)?)$")
+
+
+def check_timezone(tz: str) -> str:
+    """``tz`` if it is an IANA zone name, else :class:`InputError` (it is embedded in SQL text)."""
+    if tz not in _ZONES:
+        raise InputError(f"unknown time zone {tz!r}")
+    return tz
 
 
 def counts_sql(by: Sequence[str], flt: IncidentFilter, *, dialect: Dialect, tz: str = "UTC") -> tuple[str, list[Any]]:
     """``SELECT keys..., count(*) AS count ... GROUP BY keys`` for :meth:`Store.counts`.
 
-    Derived time keys (day, week (Monday), month, hour, weekday 0=Monday) are computed in UTC;
+    Derived time keys (day, week (Monday), month, hour, weekday 0=Monday) are wall-clock values
+    in ``tz`` (the sources' own zone, so a 23:30 incident counts at 23 h on its local day);
     ``cell:<metres>`` yields ``cell_x``/``cell_y`` square-cell indices of the local CRS.
     """
+    local = f"(occurred_at AT TIME ZONE '{check_timezone(tz)}')"
     keys: list[str] = []
     names: list[str] = []
     needs_location = False
     for item in by:
         if item in _DERIVED:
-            keys.append(f"{_DERIVED[item][dialect]} AS {item}")
+            keys.append(f"{_DERIVED[item][dialect].format(t=local)} AS {item}")
             names.append(item)
         elif (m := _CELL.match(item)) is not None:
             size = float(m.group(1))
