@@ -46,6 +46,29 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(default=65_536, ge=1024)
     hotspot_cell_m: float = Field(default=250.0, gt=0)
 
+    # -- alerts, delivery and reports (see docs/alerts.md) ------------------------------------
+    smtp_host: str | None = Field(default=None, description="SMTP server for alert and report email")
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_sender: str = "crimelens@localhost"
+    smtp_starttls: bool = False
+    smtp_ssl: bool = False
+    webhook_secret: SecretStr | None = Field(default=None, description="HMAC-SHA256 key signing webhook bodies")
+    alert_rules: Path | None = Field(default=None, description="rule book (TOML or JSON): rules, subscriptions")
+    alert_email_to: str = Field(default="", description="comma-separated addresses receiving every alert")
+    alert_webhook_urls: str = Field(default="", description="comma-separated URLs receiving every alert")
+    alert_min_severity: str = "medium"
+    alert_area_level: str = "district"
+    alert_window_days: int = Field(default=7, ge=1)
+    alert_fdr: float = Field(default=0.05, gt=0, lt=1)
+    alert_scan_cron: str = Field(default="15 6 * * *", description="cron for the full alert scan")
+    outbox_interval_s: int = Field(default=60, ge=5, description="seconds between retries of pending deliveries")
+    report_cron: str = Field(default="0 7 * * MON", description="cron for the weekly CompStat report")
+    report_email_to: str = Field(default="", description="comma-separated addresses receiving the weekly report")
+    report_dir: Path = Path("reports")
+    schedule_timezone: str = "UTC"
+
     def key_bytes(self) -> bytes:
         """The pseudonym key: from the environment, else from the key file (created if absent)."""
         if self.pseudonym_key is not None:

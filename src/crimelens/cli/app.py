@@ -24,6 +24,8 @@ COMMAND_MODULES = (
     "crimelens.cli.ingest_cmds",
     "crimelens.cli.generate_cmds",
     "crimelens.cli.demo_cmds",
+    "crimelens.cli.analysis_cmds",
+    "crimelens.cli.service_cmds",
 )
 
 for _name in COMMAND_MODULES:

@@ -1,0 +1,185 @@
+"""Service latency: p50/p95 of the aggregate and hot spot endpoints with concurrent clients,
+against the same DuckDB queries run directly (the floor), on one large synthetic store.
+
+    python bench/service.py [--incidents 2000000] [--clients 32] [--requests 20] [--db PATH]
+
+The store is built once (synthetic city → canonical table → one atomic load) and reused when
+``--db`` exists. The floor runs first (the service then owns the file: one writer per DuckDB
+store), then the service runs in its own process and an async client fires ``--clients``
+concurrent request loops. "cold" requests use a different date window each time (no cache);
+"warm" repeat one filter (served from the per-generation result cache).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
+from pathlib import Path
+
+KEY = "bench-pseudonym-key-0123456789"
+PASSWORD = "latency runner passphrase 1"
+
+
+def build_store(db: Path, n: int) -> None:
+    import pyarrow as pa
+
+    from crimelens.schema import PERSONAL_SCHEMA, QUARANTINE_SCHEMA, to_arrow
+    from crimelens.store import connect
+    from crimelens.store.base import IngestReport
+    from crimelens.synth import CityConfig, generate_city
+
+    t = time.perf_counter()
+    city = generate_city(CityConfig(n_incidents=n, days=730, seed=11))
+    table = to_arrow(city.incidents)
+    store = connect(str(db))
+    batch = uuid.uuid4().hex
+    crs = str(city.incidents["crs"].dropna().iloc[0])
+    store.set_source_crs("synthetic", crs)
+    with store.batch("synthetic", "bench", batch, batch) as w:
+        w.add(table, PERSONAL_SCHEMA.empty_table(), QUARANTINE_SCHEMA.empty_table())
+        w.commit(IngestReport(source="synthetic", file="bench", sha256=batch, batch_id=batch, read=n))
+    store.close()
+    print(f"built {n:,} incidents in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+    del pa
+
+
+def windows(k: int) -> list[tuple[str, str]]:
+    start = date(2023, 1, 2)
+    return [((start + timedelta(days=7 * i)).isoformat(), (start + timedelta(days=7 * i + 364)).isoformat())
+            for i in range(k)]
+
+
+def pct(xs: list[float]) -> dict[str, float]:
+    s = sorted(xs)
+    return {"p50_ms": round(statistics.median(s) * 1e3, 1), "p95_ms": round(s[int(0.95 * (len(s) - 1))] * 1e3, 1),
+            "n": len(s)}
+
+
+def floor(db: Path, clients: int, requests: int) -> dict[str, dict[str, float]]:
+    """The same store.counts queries, run directly on cursors with the same concurrency."""
+    from datetime import datetime
+
+    from crimelens.filters import IncidentFilter
+    from crimelens.store.duckdb import DuckDBStore
+
+    store = DuckDBStore(str(db), read_only=True)
+    wins = windows(clients * requests)
+    out: dict[str, dict[str, float]] = {}
+    for name, by in (("categories", ["category", "category_group"]), ("timeseries", ["day", "time_precision"]),
+                     ("hour_weekday", ["hour", "weekday", "time_precision"]), ("cells_250m", ["crs", "cell:250"])):
+        def one(i: int, by: list[str] = by) -> float:
+            cur = DuckDBStore.__new__(DuckDBStore)
+            cur.url, cur.read_only, cur.con = store.url, True, store.con.cursor()
+            a, b = wins[i]
+            t = time.perf_counter()
+            cur.counts(by, IncidentFilter(start=datetime.fromisoformat(a), end=datetime.fromisoformat(b)))
+            dt = time.perf_counter() - t
+            cur.con.close()
+            return dt
+
+        with ThreadPoolExecutor(clients) as ex:
+            out[name] = pct(list(ex.map(one, range(clients * requests))))
+
+    def gi(i: int) -> float:  # the hot spot computation the endpoint runs, called directly
+        from crimelens.service.products import hotspots
+
+        cur = DuckDBStore.__new__(DuckDBStore)
+        cur.url, cur.read_only, cur.con = store.url, True, store.con.cursor()
+        a, b = wins[i]
+        t = time.perf_counter()
+        hotspots(cur, IncidentFilter(start=datetime.fromisoformat(a), end=datetime.fromisoformat(b)), 250.0, None)
+        dt = time.perf_counter() - t
+        cur.con.close()
+        return dt
+
+    with ThreadPoolExecutor(clients) as ex:
+        out["hotspots_250m"] = pct(list(ex.map(gi, range(clients * max(2, requests // 4)))))
+    store.close()
+    return out
+
+
+async def load(base: str, token: str, path: str, clients: int, requests: int, cold: bool) -> dict[str, float]:
+    import httpx
+
+    wins = windows(clients * requests)
+    lat: list[float] = []
+
+    async def client(c: int, http: httpx.AsyncClient) -> None:
+        for r in range(requests):
+            a, b = wins[c * requests + r] if cold else wins[0]
+            t = time.perf_counter()
+            resp = await http.get(f"{base}{path}{'&' if '?' in path else '?'}from={a}&to={b}")
+            lat.append(time.perf_counter() - t)
+            resp.raise_for_status()
+
+    limits = httpx.Limits(max_connections=clients)
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=120, limits=limits) as http:
+        await asyncio.gather(*(client(c, http) for c in range(clients)))
+    return pct(lat)
+
+
+def service(db: Path, clients: int, requests: int, port: int) -> dict[str, dict[str, dict[str, float]]]:
+    import httpx
+
+    env = dict(os.environ, CRIMELENS_DB=str(db), CRIMELENS_PORT=str(port), CRIMELENS_PSEUDONYM_KEY=KEY,
+               CRIMELENS_RATE_SEARCH_PER_MINUTE="1000000", CRIMELENS_RATE_LOGIN_PER_MINUTE="1000")
+    code = ("from crimelens.settings import Settings\nfrom crimelens.service.auth import Accounts, Role\n"
+            "from crimelens.service.runtime import Runtime\ns = Settings()\nrt = Runtime(s)\na = Accounts(rt)\n"
+            f"a.get('bench') or a.create('bench', Role.analyst, {PASSWORD!r})\nrt.close()\n"
+            "from crimelens.service.serve import serve\nserve(s, log_level='warning')\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env)
+    base = f"http://127.0.0.1:{port}/api/v1"
+    try:
+        for _ in range(600):
+            if proc.poll() is not None:
+                raise SystemExit("the service did not start")
+            try:
+                if httpx.get(base + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        login = {"username": "bench", "password": PASSWORD}
+        token = httpx.post(base + "/auth/login", json=login).json()["access_token"]
+        out: dict[str, dict[str, dict[str, float]]] = {}
+        for name, path in (("categories", "/aggregates/categories"),
+                           ("timeseries", "/aggregates/timeseries?period=day"),
+                           ("hour_weekday", "/aggregates/hour-weekday"), ("hotspots_250m", "/hotspots?cell_m=250")):
+            n_req = requests if "hotspots" not in name else max(2, requests // 4)
+            out[name] = {"cold": asyncio.run(load(base, token, path, clients, n_req, cold=True)),
+                         "warm": asyncio.run(load(base, token, path, clients, n_req, cold=False))}
+        return out
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--incidents", type=int, default=2_000_000)
+    ap.add_argument("--clients", type=int, default=32)
+    ap.add_argument("--requests", type=int, default=20)
+    ap.add_argument("--db", type=Path, default=None)
+    ap.add_argument("--port", type=int, default=8765)
+    args = ap.parse_args()
+    db = args.db or Path("bench/data") / f"service_{args.incidents}.duckdb"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("CRIMELENS_PSEUDONYM_KEY", KEY)
+    if not db.exists():
+        build_store(db, args.incidents)
+    result = {"incidents": args.incidents, "clients": args.clients, "cpus": os.cpu_count(),
+              "direct_duckdb": floor(db, args.clients, args.requests),
+              "service": service(db, args.clients, args.requests, args.port)}
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""One router per API resource, mounted under ``/api/v1`` by :func:`crimelens.service.app.create_app`."""
