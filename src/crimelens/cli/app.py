@@ -26,6 +26,8 @@ COMMAND_MODULES = (
     "crimelens.cli.demo_cmds",
     "crimelens.cli.analysis_cmds",
     "crimelens.cli.service_cmds",
+    "crimelens.cli.alerts_cmds",
+    "crimelens.cli.report_cmds",
 )
 
 for _name in COMMAND_MODULES:
