@@ -8,6 +8,7 @@ and a dropped location), or the quarantine with a reason code and the raw values
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -101,12 +102,7 @@ def clean_chunk(chunk: RawChunk, mapping: Mapping, ctx: CleanContext) -> CleanRe
     occurred = get("occurred_at")
     assert occurred is not None  # the mapping requires it
     if mapping.occurred_at_extract is not None:
-        groups = occurred.str.extract(mapping.occurred_at_extract)
-        occurred = groups[0].astype("string")
-        for g in list(groups.columns)[1:]:
-            occurred = occurred.str.cat(groups[g].astype("string"), sep=" ", na_rep="")
-        occurred = occurred.str.strip()
-        occurred = occurred.where(occurred != "")
+        occurred = _extract(occurred, mapping.occurred_at_extract)
     times = parse_times(
         occurred, timezone=mapping.timezone, fmt=mapping.occurred_at_format, local=mapping.occurred_at_local,
         hour=get("occurred_at_hour"), clock=get("occurred_at_time"), now=ctx.now,
@@ -238,6 +234,21 @@ def clean_chunk(chunk: RawChunk, mapping: Mapping, ctx: CleanContext) -> CleanRe
 
 
 _PERIOD = {"hour": "h", "day": "D", "month": "MS", "year": "YS"}
+
+
+def _extract(values: pd.Series, pattern: re.Pattern[str]) -> pd.Series:
+    """Apply an ``occurred_at_extract`` regex: its groups joined by a space; null where it does not match.
+
+    Timestamps repeat a lot, so the regex runs once per distinct value.
+    """
+    codes, uniques = pd.factorize(values)
+    out: list[str | None] = []
+    for u in uniques:
+        m = pattern.search(str(u))
+        joined_groups = " ".join(g for g in m.groups() if g) if m else ""
+        out.append(joined_groups or None)
+    mapped = np.asarray([*out, None], dtype=object)[codes]  # code -1 (null) takes the trailing None
+    return pd.Series(mapped, index=values.index, dtype=object)
 
 
 def _precision(mapping: Mapping) -> str:

@@ -38,6 +38,14 @@ def hash64(values: pd.Series, key: str = _KEY_B) -> np.ndarray:
     return h.view(np.int64)
 
 
+def _hex_ids(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``h`` + 32 hex digits per row from two uint64 hashes, formatted without a Python loop."""
+    raw = np.empty((len(a), 2), dtype=">u8")
+    raw[:, 0], raw[:, 1] = a, b
+    digits = np.frombuffer(raw.tobytes().hex().encode("ascii"), dtype="S32")
+    return np.char.add("h", digits.astype("U32")).astype(object)
+
+
 def content_ids(text: pd.Series, *, ordinal: bool, seen: dict[int, int] | None = None) -> pd.Series:
     """Content-hash ids (``h`` + 32 hex digits); with ``ordinal`` the n-th repeat gets ``-n``.
 
@@ -45,7 +53,7 @@ def content_ids(text: pd.Series, *, ordinal: bool, seen: dict[int, int] | None =
     """
     a = pd.util.hash_array(text.to_numpy(dtype=object), hash_key=_KEY_A, categorize=False)
     b = pd.util.hash_array(text.to_numpy(dtype=object), hash_key=_KEY_B, categorize=False)
-    ids = pd.Series([f"h{x:016x}{y:016x}" for x, y in zip(a.tolist(), b.tolist(), strict=True)], index=text.index)
+    ids = pd.Series(_hex_ids(a, b), index=text.index, dtype=object)
     if not ordinal:
         return ids
     nth = ids.groupby(ids, sort=False).cumcount().to_numpy()
