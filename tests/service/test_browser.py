@@ -22,6 +22,7 @@ import pytest
 
 from tests.conftest import CHICAGO_HEADER
 from tests.service.conftest import PASSWORDS, chicago_rows, service_settings, write_rows
+from tests.service.test_alerts_api import spike_rows
 from tests.service.test_security import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -126,3 +127,20 @@ def test_login_map_charts_filter_and_live_feed(page: Any, server: str, tmp_path:
     page.wait_for_selector("#feed li:has-text('99000001')", timeout=30_000)
     page.locator("#feed").screenshot(path=str(DOCS_IMG / "dashboard-feed.png"))
     assert 0 < fcp < 2000
+    # a planted spike: the alert shows in the feed and the open-alerts panel; acknowledge by keyboard
+    spike = write_rows(tmp_path / "spike.csv", spike_rows(), CHICAGO_HEADER)
+    r = httpx.post(server + "/api/v1/ingest", headers={"Authorization": f"Bearer {token}"},
+                   files={"file": ("spike.csv", spike.read_bytes(), "text/csv")}, data={"preset": "chicago"})
+    assert r.status_code == 202
+    page.wait_for_selector("#feed li.alert:has-text('burglary')", timeout=30_000)
+    button = page.locator("#open-alerts button").first
+    button.wait_for(timeout=30_000)
+    assert "Acknowledge alert" in (button.get_attribute("aria-label") or "")
+    before = page.locator("#open-alerts li").count()
+    button.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function("(n) => document.querySelectorAll('#open-alerts li').length < n", arg=before,
+                           timeout=30_000)
+    page.wait_for_selector("#alerts-note:has-text('acknowledged')", timeout=10_000)
+    page.wait_for_selector("#feed li.alert:has-text('acknowledged')", timeout=10_000)
+    page.locator("section[aria-labelledby=alerts-title]").screenshot(path=str(tmp_path / "dashboard-alerts.png"))

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crimelens import __version__
 from crimelens.exceptions import InputError, StoreBusyError
+from crimelens.service.alerting import Alerting
 from crimelens.service.audit import AuditLog, escape_control
 from crimelens.service.auth import Accounts, AuthError
 from crimelens.service.deps import Service
@@ -32,6 +33,7 @@ from crimelens.service.jobs import Jobs
 from crimelens.service.ratelimit import RateLimited, RateLimiter
 from crimelens.service.routers import (
     aggregates,
+    alerts,
     audit,
     auth,
     events,
@@ -51,7 +53,7 @@ from crimelens.settings import Settings
 log = logging.getLogger("crimelens.service")
 API = "/api/v1"
 ROUTERS = (health, auth, incidents, aggregates, hotspots, forecasts, models, quarantine, ingest, jobs, users,
-           audit, events)
+           audit, events, alerts)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -169,20 +171,27 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
 
     logging.getLogger("crimelens.service").addFilter(_EscapeControl())
     rt = Runtime(settings, clock=clock or utcnow)
+    try:
+        alerting = Alerting(rt)
+    except BaseException:
+        rt.close()
+        raise
     svc = Service(rt, Accounts(rt), AuditLog(rt), Jobs(rt), RateLimiter(rt.clock, {
         "login": settings.rate_login_per_minute, "search": settings.rate_search_per_minute,
-        "export": settings.rate_export_per_minute}))
+        "export": settings.rate_export_per_minute}), alerting)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        svc.alerts.start()
         yield
+        svc.alerts.stop()
         svc.jobs.stop()
         rt.close()
 
     app = FastAPI(
         title="crimelens API", version=__version__, lifespan=lifespan,
         openapi_url=f"{API}/openapi.json", docs_url=None, redoc_url=None,
-        description="Incidents, aggregates, hot spots, forecasts and administration. Authenticate with "
+        description="Incidents, aggregates, hot spots, forecasts, alerts and administration. Authenticate with "
                     "`POST /api/v1/auth/login` and send `Authorization: Bearer <token>`.",
     )
     app.state.svc = svc

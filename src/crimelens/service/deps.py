@@ -16,6 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from crimelens.filters import IncidentFilter
 from crimelens.schema import AREA_COLUMNS
+from crimelens.service.alerting import Alerting
 from crimelens.service.audit import AuditContext, AuditLog
 from crimelens.service.auth import Accounts, AuthError, Principal, Role
 from crimelens.service.jobs import Jobs
@@ -34,6 +35,7 @@ class Service:
     audit: AuditLog
     jobs: Jobs
     limiter: RateLimiter
+    alerts: Alerting
 
 
 def service(request: Request) -> Service:

@@ -26,8 +26,12 @@ def frame(event: dict[str, Any]) -> str:
 
 
 def _visible(event: dict[str, Any], who: Principal) -> dict[str, Any] | None:
-    if not who.sources or event["event"] != "incidents":
+    if not who.sources or event["event"] not in ("incidents", "alert"):
         return event
+    if event["event"] == "alert":  # a scoped user sees alerts involving their sources, with their incidents only
+        alert = event["data"]["alert"]
+        ids = [k for k in alert.get("incident_ids", []) if str(k).split(":", 1)[0] in who.sources]
+        return {**event, "data": {**event["data"], "alert": {**alert, "incident_ids": ids}}} if ids else None
     items = [i for i in event["data"].get("items", []) if i.get("source") in who.sources]
     return {**event, "data": {**event["data"], "items": items}} if items else None
 

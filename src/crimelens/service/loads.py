@@ -2,8 +2,9 @@
 
 The upload is streamed to a private temporary folder (size-limited), then
 :func:`crimelens.ingest.ingest_file` loads it on the service's writer connection in the job
-thread. When it commits, cached results are invalidated and the new incidents are announced on
-the live feed (without personal fields; points rounded to about 100 m).
+thread. When it commits, cached results are invalidated, the new incidents are announced on
+the live feed (without personal fields; points rounded to about 100 m), and the areas they touch
+are re-evaluated for alerts (:meth:`crimelens.service.alerting.Alerting.on_batch`).
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ def loaded(svc: Service, report: dict[str, Any], feed_limit: int = 50) -> None:
              for r in frame.astype(object).where(frame.notna(), None).to_dict("records")]
     svc.rt.events.publish("incidents", {"batch_id": report["batch_id"], "stored": report["stored"],
                                         "updated": report["updated"], "items": items})
+    svc.alerts.on_batch(report["batch_id"])  # evaluation on arrival: alerts reach the feed within moments
 
 
 def job_json(job: dict[str, Any]) -> dict[str, Any]:

@@ -100,6 +100,16 @@ def one(store: DuckDBStore, source: str, incident_id: str, who: Principal, *, pe
     return _shape(rows[0], who.role) if rows else None
 
 
+def many(store: DuckDBStore, keys: Sequence[str], who: Principal, *, limit: int = 200) -> list[dict[str, Any]]:
+    """Incidents by ``source:incident_id`` key (newest first), only ``who``'s sources, standard fields."""
+    wanted = [k for k in keys if ":" in k and (not who.sources or k.split(":", 1)[0] in who.sources)][:limit]
+    if not wanted:
+        return []
+    rows = _select(store, fields_for(who.role), False, "list_contains(?, i.source || ':' || i.incident_id)",
+                   [wanted], "ORDER BY i.occurred_at DESC, i.source, i.incident_id LIMIT ?", [limit])
+    return [_shape(r, who.role) for r in rows]
+
+
 def export_rows(store: DuckDBStore, flt: IncidentFilter, limit: int) -> pd.DataFrame:
     """Rows for a CSV export (no personal originals), text cells neutralised (SEC-16)."""
     where, params = where_clause(flt, alias="i")

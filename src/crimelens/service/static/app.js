@@ -9,6 +9,8 @@
   const AREAS = ["#edf8e9", "#bae4b3", "#74c476", "#31a354", "#006d2c"];
   let token = sessionStorage.getItem("crimelens.token");
   let feedAbort = null;
+  let role = null;
+  let alertMsg = "";  // outcome of the last acknowledgement, kept across redraws
 
   async function api(path, opts) {
     const o = Object.assign({ headers: {} }, opts || {});
@@ -212,6 +214,61 @@
     while (ul.children.length > 100) ul.removeChild(ul.lastChild);
   }
 
+  function alertText(a) {
+    const exp = a.expected === null || a.expected === undefined ? "" : " vs " + fmt(a.expected, 1) + " expected";
+    return a.category + " · " + a.area_level + " " + a.area + " · " + fmt(a.observed) + " observed" + exp +
+      " · " + (a.window_start || "").slice(0, 10) + "–" + (a.window_end || "").slice(0, 10);
+  }
+
+  function severity(a) {
+    const s = document.createElement("span");
+    s.className = "sev sev-" + a.severity; s.textContent = a.severity;
+    s.setAttribute("aria-label", "severity " + a.severity);
+    return s;
+  }
+
+  function addAlertFeed(data) {
+    const ul = $("feed"), a = data.alert, li = document.createElement("li");
+    li.className = "new alert";
+    li.append(severity(a), " Alert (" + data.action + "): " + alertText(a));
+    ul.insertBefore(li, ul.firstChild);
+    while (ul.children.length > 100) ul.removeChild(ul.lastChild);
+  }
+
+  async function ackAlert(id, btn) {
+    btn.disabled = true;
+    let msg = "Alert acknowledged.";
+    try {
+      await api("/alerts/" + id + "/ack", { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" });
+    } catch (e) {
+      btn.disabled = false;
+      if (e.message === "401") return;
+      msg = "Could not acknowledge: " + e.message + ".";
+    }
+    alertMsg = msg;
+    drawAlerts().catch(() => {});
+  }
+
+  async function drawAlerts() {
+    const d = await api("/alerts?status=open&limit=50");
+    const ul = $("open-alerts");
+    ul.replaceChildren();
+    for (const a of d.items) {
+      const li = document.createElement("li"), span = document.createElement("span");
+      span.append(severity(a), " " + alertText(a));
+      li.appendChild(span);
+      if (role === "analyst" || role === "admin") {
+        const b = document.createElement("button");
+        b.type = "button"; b.textContent = "Acknowledge";
+        b.setAttribute("aria-label", "Acknowledge alert: " + alertText(a));
+        b.addEventListener("click", () => ackAlert(a.alert_id, b));
+        li.appendChild(b);
+      }
+      ul.appendChild(li);
+    }
+    $("alerts-note").textContent = (alertMsg ? alertMsg + " " : "") + (d.items.length ? d.total + " open." : "No open alerts.");
+  }
+
   async function feed() {
     if (feedAbort) feedAbort.abort();
     feedAbort = new AbortController();
@@ -234,6 +291,7 @@
             else if (line.startsWith("data:")) data += line.slice(5).trim();
           }
           if (ev === "incidents" && data) { addFeed(JSON.parse(data)); refresh(); }
+          if (ev === "alert" && data) { addAlertFeed(JSON.parse(data)); drawAlerts().catch(() => {}); }
         }
       }
     } catch (e) {
@@ -245,10 +303,12 @@
   async function start() {
     const me = await api("/auth/me");
     $("whoami").textContent = "Signed in as " + me.username + " (" + me.role + ")";
+    role = me.role;
     $("login-view").hidden = true; $("main").hidden = false; $("logout").hidden = false;
     const recent = await api("/incidents?limit=10");
     addFeed({ items: recent.items }, false);
     feed();
+    drawAlerts().catch(() => {});
     await refresh();
   }
 
