@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "crimelens.cli.generate_cmds",
     "crimelens.cli.demo_cmds",
     "crimelens.cli.analysis_cmds",
+    "crimelens.cli.forecast_cmds",
     "crimelens.cli.service_cmds",
     "crimelens.cli.alerts_cmds",
     "crimelens.cli.report_cmds",

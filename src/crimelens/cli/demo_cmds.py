@@ -78,8 +78,51 @@ def _summary(info: dict[str, object]) -> str:
 
 
 def _extra_steps() -> list[Callable[[Path, Path], None]]:
-    """Analysis and forecasting steps that run when their modules are present."""
-    return []
+    """Forecasting steps that run when their modules are present (analysis runs on request)."""
+    if importlib.util.find_spec("crimelens.forecast") is None or importlib.util.find_spec("fastapi") is None:
+        return []
+    return [_forecast_and_leaderboard]
+
+
+DEMO_MODELS = ("recent", "retro_count", "retro_kde", "prospective")
+
+
+def _forecast_and_leaderboard(db: Path, directory: Path) -> None:
+    """Backtest the quick models on the last eight weeks, then publish next week's surfaces."""
+    import pandas as pd
+
+    from crimelens.filters import IncidentFilter
+    from crimelens.forecast import make
+    from crimelens.forecast.evaluation.backtest import backtest
+    from crimelens.forecast.evaluation.splitter import RollingOrigin
+    from crimelens.service.products import publish
+    from crimelens.service.tables import create_tables
+    from crimelens.store.duckdb import DuckDBStore
+
+    store = DuckDBStore(db)
+    try:
+        frame = store.incidents(IncidentFilter(located=True), columns=["occurred_at", "x", "y", "category", "crs"])
+        last = frame["occurred_at"].max().normalize()
+        origin = last - pd.Timedelta(days=int(last.weekday()))  # Monday of the last week
+        typer.echo(f"forecast: backtesting {', '.join(DEMO_MODELS)} on 8 weekly folds to {origin.date()}")
+        splitter = RollingOrigin(start=origin - pd.Timedelta(weeks=8), end=origin - pd.Timedelta(weeks=1),
+                                 horizon="7d")
+        report = backtest({m: make(m, cell_size=200.0) for m in DEMO_MODELS}, frame, splitter, cell_size=200.0,
+                          label="demo city")
+        summary = report.summary(n_boot=500)
+        rows = [{"model": r["model"], "coverage": r["coverage"], "hit_rate": r["hit_rate"], "pai": r["pai"],
+                 "pei": r["pei"]} for r in summary[summary["coverage"] == 0.01].to_dict("records")]
+        create_tables(store.con)
+        publish(store.con, "leaderboard", "latest", {"rows": rows, "coverage": 0.01, "folds": report.n_folds,
+                                                      "cells": report.area_cells})
+        for name in ("retro_count", "prospective"):
+            surface = make(name, cell_size=200.0).fit(frame, until=origin).predict(horizon="7d")
+            publish(store.con, "forecast", name, surface.to_geojson(top=200))
+        best = max((r for r in rows if r["model"] != "oracle"), key=lambda r: r["pai"])
+        typer.echo(f"forecast: best PAI at 1% coverage {best['pai']:.1f} ({best['model']}); "
+                   f"published next-week surfaces from {origin.date()}")
+    finally:
+        store.close()
 
 
 def register(app: typer.Typer) -> None:

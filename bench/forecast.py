@@ -1,0 +1,236 @@
+"""Forecasting benchmarks and leaderboards.
+
+    python bench/forecast.py timing [--cells 10000] [--years 3]     fit/predict seconds per model
+    python bench/forecast.py toronto [--category burglary] [--out DIR] [--models all]
+    python bench/forecast.py synthetic [--out DIR]                   vs the city's true intensity
+    python bench/forecast.py ceiling                                 how far any stationary map can go
+    python bench/forecast.py counts                                  area count forecasts (MAE, MASE)
+
+Toronto is read straight from ../shared/datasets/toronto_mci with a small loader that produces
+the canonical columns the forecasters read (``crimelens ingest FILE --preset toronto_mci`` gives
+the same): ``occurrencedate`` holds the local date written as local midnight in UTC, so its
+date part is the America/Toronto date and ``occurrencehour`` the local hour; MCI is the
+category; Lat/Long are WGS84 and are projected to UTM 17N (EPSG:32617).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import os
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from crimelens.forecast import Forecaster, available, make
+from crimelens.forecast.evaluation import RollingOrigin, backtest, footprint, score_coverage, study_grid
+from crimelens.forecast.evaluation.leaderboard import write_leaderboard
+from crimelens.forecast.history import FloatArray, History, Timeline
+from crimelens.geo.crs import to_local
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("CRIMELENS_SHARED", REPO.parent / "shared")) / "datasets"
+TORONTO = SHARED / "toronto_mci" / "toronto_mci_2014_2021.csv"
+MCI = {"Assault": "assault", "Break and Enter": "burglary", "Auto Theft": "vehicle_theft",
+       "Robbery": "robbery", "Theft Over": "theft"}
+
+
+def load_toronto(path: Path = TORONTO) -> pd.DataFrame:
+    """Toronto MCI as canonical ``occurred_at`` (UTC), ``x``/``y`` (EPSG:32617), ``category``,
+    ``neighbourhood``, ``crs``."""
+    raw = pd.read_csv(path, usecols=["occurrencedate", "occurrencehour", "MCI", "Neighbourhood", "Lat", "Long"])
+    local = pd.to_datetime(raw["occurrencedate"].str[:10], format="%Y/%m/%d") + pd.to_timedelta(
+        raw["occurrencehour"], unit="h")
+    when = local.dt.tz_localize("America/Toronto", ambiguous=True, nonexistent="shift_forward").dt.tz_convert("UTC")
+    x, y = to_local(raw["Long"].to_numpy(float), raw["Lat"].to_numpy(float), "EPSG:32617")
+    return pd.DataFrame({"occurred_at": when, "x": x, "y": y, "category": raw["MCI"].map(MCI),
+                         "neighbourhood": raw["Neighbourhood"], "crs": "EPSG:32617"})
+
+
+def _models(names: str, jobs: int) -> dict[str, Forecaster]:
+    return {n: make(n, n_jobs=jobs) for n in available(names)}
+
+
+def _progress(done: int, total: int, msg: str) -> None:
+    if done % 25 == 0 or done == total:
+        print(f"  {done}/{total} {msg}", file=sys.stderr, flush=True)
+
+
+def cmd_toronto(args: argparse.Namespace) -> None:
+    data = load_toronto()
+    label = "Toronto MCI, all incidents"
+    if args.category:
+        data = data[data["category"] == args.category]
+        label = f"Toronto MCI, {args.category}"
+    t0 = time.perf_counter()
+    report = backtest(_models(args.models, args.jobs), data,
+                      RollingOrigin(args.start, args.end, horizon=args.horizon, step=args.step),
+                      cell_size=args.cell, coverages=args.coverage, label=label, progress=_progress)
+    elapsed = time.perf_counter() - t0
+    report.settings["wall_s"] = elapsed
+    paths = write_leaderboard(report, args.out)
+    print(report.to_markdown())
+    print(f"wall {elapsed:.0f} s; written {', '.join(str(p) for p in paths.values())}")
+
+
+class TrueIntensity(Forecaster):
+    """Not a forecaster: the synthetic city's true expected counts for the week (bench only)."""
+
+    name = "truth"
+
+    def __init__(self, *, table: pd.DataFrame | None = None, cell_size: float = 250.0, grid: object = None) -> None:
+        self.table = table
+        self.cell_size = cell_size
+        self.grid = grid
+
+    def _score(self, history: History, horizon_days: float) -> FloatArray:
+        assert self.table is not None
+        week = self.table[self.table["week_start"] == history.until]
+        if week.empty:
+            raise ValueError(f"no true intensity for the week starting {history.until}")
+        out = np.zeros(history.grid.n_cells)
+        out[week["cell_id"].to_numpy()] = week["expected"].to_numpy()
+        return out
+
+
+def cmd_synthetic(args: argparse.Namespace) -> None:
+    from crimelens.synth import CityConfig, generate_city
+
+    cfg = CityConfig(n_incidents=args.incidents, days=args.days, seed=args.seed, kind="realistic")
+    t0 = time.perf_counter()
+    city = generate_city(cfg)
+    inc = city.incidents
+    truth = city.truth.expected("all")  # expected recorded incidents per cell and UTC week
+    print(f"city: {len(inc)} incidents, {city.truth.grid.n_cells} truth cells, {time.perf_counter() - t0:.0f} s",
+          file=sys.stderr)
+    last = (inc["occurred_at"].max() - pd.Timedelta(days=7)).floor("D")  # truth weeks start Monday 00:00 UTC
+    mondays = pd.date_range(last - pd.Timedelta(days=7 * args.weeks), last, freq="W-MON")[-args.weeks:]
+    models = _models(args.models, args.jobs)
+    models["truth"] = TrueIntensity(table=truth)
+    report = backtest(models, inc, RollingOrigin(mondays[0], mondays[-1], horizon="7d"),
+                      grid=city.truth.grid, coverages=args.coverage, label=f"synthetic city (seed {args.seed})",
+                      baseline="retro_count", progress=_progress)
+    paths = write_leaderboard(report, args.out)
+    print(report.to_markdown())
+    print(f"written {', '.join(str(p) for p in paths.values())}")
+
+
+def cmd_ceiling(args: argparse.Namespace) -> None:
+    """PAI of maps no forecaster can have: clairvoyant counts around the test week."""
+    data = load_toronto()
+    g = study_grid(data, args.cell)
+    area = footprint(data, g)
+    tl = Timeline.build(data, g)
+    cell = g.cell_of(data["x"].to_numpy(float), data["y"].to_numpy(float))
+    when = data["occurred_at"]
+    out: dict[str, dict[str, list[float]]] = {}
+    for origin in pd.date_range(args.start, args.end, freq="7D", tz="UTC"):
+        test = ((when >= origin) & (when < origin + pd.Timedelta(days=7))).to_numpy()
+        y = np.bincount(cell[test], minlength=g.n_cells)[area].astype(float)
+        past = tl.before(origin).counts(max_age=365)[area]
+        for half in (182, 365):
+            around = ((when >= origin - pd.Timedelta(days=half)) & (when < origin + pd.Timedelta(days=7 + half))
+                      ).to_numpy() & ~test
+            s = np.bincount(cell[around], minlength=g.n_cells)[area].astype(float)
+            for c in args.coverage:
+                out.setdefault(f"clairvoyant ±{half} d", {}).setdefault(f"{c:g}", []).append(
+                    score_coverage(s, y, c).pai)
+        for c in args.coverage:
+            out.setdefault("retro_count", {}).setdefault(f"{c:g}", []).append(score_coverage(past, y, c).pai)
+            out.setdefault("oracle", {}).setdefault(f"{c:g}", []).append(score_coverage(y, y, c).pai)
+    # a generous ceiling for any map that is constant through the test year: rank cells by their
+    # own 2021 totals (test weeks included, so the winner's curse flatters it) and take the
+    # expected share of incidents in the top cells
+    year = ((when >= pd.Timestamp(args.start, tz="UTC")) &
+            (when < pd.Timestamp(args.end, tz="UTC") + pd.Timedelta(days=7))).to_numpy()
+    lam = np.bincount(cell[year], minlength=g.n_cells)[area].astype(float)
+    for c in args.coverage:
+        k = max(1, round(c * len(area)))
+        share = np.sort(lam)[::-1][:k].sum() / lam.sum()
+        out.setdefault("stationary ceiling (in-sample rates)", {})[f"{c:g}"] = [share / (k / len(area))]
+    print(json.dumps({k: {c: round(float(np.mean(v)), 2) for c, v in d.items()} for k, d in out.items()},
+                     indent=1))
+
+
+def cmd_timing(args: argparse.Namespace) -> None:
+    """Fit and predict seconds per model on a synthetic city of ~``cells`` cells × ``years``."""
+    from crimelens.synth import CityConfig, generate_city
+
+    side = float(np.sqrt(args.cells) * args.cell)
+    city = generate_city(CityConfig(n_incidents=args.incidents, days=int(365 * args.years), seed=1,
+                                    size_m=side, kind="realistic"))
+    inc = city.incidents
+    until = inc["occurred_at"].max().floor("D")
+    for module in ("lightgbm", "torch"):  # import time is not fit time
+        if importlib.util.find_spec(module) is not None:
+            importlib.import_module(module)
+    rows = []
+    for name, model in _models(args.models, args.jobs).items():
+        tracemalloc.start()
+        t0 = time.perf_counter()
+        model.fit(inc, until=until)
+        t1 = time.perf_counter()
+        model.predict(horizon="7d")
+        t2 = time.perf_counter()
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        rows.append({"model": name, "fit_s": round(t1 - t0, 2), "predict_s": round(t2 - t1, 3),
+                     "peak_MiB": round(peak / 2**20), "cells": model.grid_.n_cells, "incidents": model.n_train_})
+        print(rows[-1], flush=True)
+    print(_markdown(pd.DataFrame(rows)))
+
+
+def cmd_counts(args: argparse.Namespace) -> None:
+    from crimelens.forecast.counts import ARIMA, ETS, GlobalGBM, SeasonalNaive, count_series, evaluate_counts
+
+    data = load_toronto()
+    series = count_series(data, "neighbourhood", freq="W", start="2018-01-01", end="2022-01-03")
+    origins = [series.index.get_loc(pd.Timestamp(d)) for d in pd.date_range("2021-01-04", "2021-12-06",
+                                                                            freq="28D")]
+    models = {"seasonal_naive": SeasonalNaive(), "ets": ETS(), "arima": ARIMA(), "global_gbm": GlobalGBM()}
+    t0 = time.perf_counter()
+    res = evaluate_counts(models, series, origins=origins, h=4)
+    print(_markdown(res.round(3)))
+    print(f"{series.shape[1]} neighbourhoods, {len(origins)} origins, h=4 weeks, {time.perf_counter() - t0:.0f} s")
+
+
+def _markdown(frame: pd.DataFrame) -> str:
+    """A Markdown table (without the optional ``tabulate`` dependency)."""
+    head = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = ["| " + " | ".join(map(str, row)) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("command", choices=["timing", "toronto", "synthetic", "ceiling", "counts"])
+    p.add_argument("--models", default="all")
+    p.add_argument("--category", default=None)
+    p.add_argument("--cell", type=float, default=200.0)
+    p.add_argument("--horizon", default="7d")
+    p.add_argument("--step", default=None)
+    p.add_argument("--from", dest="start", default="2021-01-04")
+    p.add_argument("--to", dest="end", default="2021-12-27")
+    p.add_argument("--coverage", type=lambda s: [float(v) for v in s.split(",")], default=[0.01, 0.02, 0.05, 0.1])
+    p.add_argument("--out", default="/tmp/crimelens-forecast")
+    p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--cells", type=int, default=10_000)
+    p.add_argument("--years", type=float, default=3.0)
+    p.add_argument("--incidents", type=int, default=60_000)
+    p.add_argument("--days", type=int, default=3 * 365)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--weeks", type=int, default=52, help="synthetic: weekly origins in the last year")
+    args = p.parse_args()
+    {"timing": cmd_timing, "toronto": cmd_toronto, "synthetic": cmd_synthetic, "ceiling": cmd_ceiling,
+     "counts": cmd_counts}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""``crimelens forecast`` and ``crimelens evaluate``: risk surfaces and their backtests."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from crimelens.cli.common import (
+    CategoryOpt,
+    DbOpt,
+    JsonOpt,
+    SourceOpt,
+    db_url,
+    emit,
+    errors_to_exit,
+    fail,
+    parse_date,
+)
+
+COLUMNS = ["occurred_at", "x", "y", "category", "crs"]
+
+ModelOpt = Annotated[str, typer.Option("--model", help="Forecaster: recent, retro_count, retro_kde, "
+                                       "prospective, sepp, gbm, ensemble, deep.")]
+CellOpt = Annotated[float, typer.Option("--cell", help="Cell size in metres.")]
+HorizonOpt = Annotated[str, typer.Option("--horizon", help="Forecast window: 1d, 7d, 28d.")]
+JobsOpt = Annotated[int, typer.Option("--jobs", help="Threads for models that use them.")]
+
+
+def _load(db: str | None, *, end: datetime | None, categories: list[str] | None,
+          sources: list[str] | None) -> Any:
+    from crimelens.filters import IncidentFilter
+    from crimelens.store import connect
+
+    flt = IncidentFilter(end=end, categories=tuple(categories or ()), sources=tuple(sources or ()), located=True)
+    flt.category_names()
+    store = connect(db_url(db), read_only=True)
+    try:
+        frame = store.incidents(flt, columns=COLUMNS)
+    finally:
+        store.close()
+    frame = frame[frame["x"].notna() & frame["y"].notna()]
+    if len(frame) == 0:
+        fail("no located incidents match the filter")
+    return frame
+
+
+def forecast(
+    model: ModelOpt = "gbm",
+    cell: CellOpt = 200.0,
+    horizon: HorizonOpt = "7d",
+    at: Annotated[str | None, typer.Option("--at", help="Forecast origin date [default: day after the last "
+                                           "incident].")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Output file: .geojson or .csv.")] = Path("forecast.geojson"),
+    top: Annotated[int | None, typer.Option("--top", help="Write only the riskiest N cells.")] = None,
+    save: Annotated[Path | None, typer.Option("--save", help="Also save the fitted model here.")] = None,
+    jobs: JobsOpt = 1,
+    category: CategoryOpt = None,
+    source: SourceOpt = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fit a forecaster on the incidents before --at and write the ranked risk surface."""
+    from crimelens.forecast import make, parse_horizon
+    from crimelens.forecast.persistence import save_model
+
+    if out.suffix.lower() not in (".geojson", ".json", ".csv"):
+        fail(f"--out must end in .geojson or .csv, got {out.name!r}")
+    with errors_to_exit():
+        origin = parse_date(at, "--at")
+        parse_horizon(horizon)
+        frame = _load(db, end=origin, categories=category, sources=source)
+        est = make(model, cell_size=cell, horizon=horizon, n_jobs=jobs)
+        est.fit(frame, until=origin)
+        surface = est.predict(horizon=horizon)
+        surface.write(out, top=top)
+        if save is not None:
+            save_model(est, save, training=frame)
+    payload = {"model": model, "out": str(out), "cells": len(surface.cells()),
+               "start": surface.start.isoformat(), "end": surface.end.isoformat(),
+               "trained_on": int(est.n_train_), "saved": str(save) if save else None}
+    emit(payload, as_json, f"{model}: {payload['cells']} cells ranked for {surface.start.date()} to "
+                           f"{surface.end.date()} -> {out}")
+
+
+def evaluate(
+    models: Annotated[str, typer.Option("--models", help="'all' or a comma-separated list.")] = "all",
+    cell: CellOpt = 200.0,
+    horizon: HorizonOpt = "7d",
+    coverage: Annotated[str, typer.Option("--coverage", help="Shares of the area flagged, comma-separated.")]
+    = "0.01,0.05",
+    start: Annotated[str | None, typer.Option("--from", help="First forecast origin, YYYY-MM-DD.")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last forecast origin (inclusive), YYYY-MM-DD.")]
+    = None,
+    step: Annotated[str | None, typer.Option("--step", help="Spacing of origins [default: the horizon].")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Directory for leaderboard.json/.md and the PNG.")]
+    = Path("leaderboard"),
+    jobs: JobsOpt = 1,
+    category: CategoryOpt = None,
+    source: SourceOpt = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rolling-origin backtest: forecast origins every --step from --from through --to."""
+    from rich.progress import Progress
+
+    from crimelens.forecast import available, make, parse_horizon
+    from crimelens.forecast.evaluation import RollingOrigin, backtest, write_leaderboard
+
+    with errors_to_exit():
+        covs = [float(c) for c in coverage.split(",") if c.strip()]
+        if not covs or any(not 0 < c <= 1 for c in covs):
+            fail("--coverage takes shares in (0, 1], e.g. 0.01,0.05")
+        first, last = parse_date(start, "--from"), parse_date(end, "--to")
+        if first is None or last is None:
+            fail("evaluate needs --from and --to (the first and last forecast origins)")
+        days = parse_horizon(horizon)
+        names = available(models)
+        frame = _load(db, end=last + timedelta(days=days), categories=category, sources=source)
+        estimators = {n: make(n, cell_size=cell, horizon=horizon, n_jobs=jobs) for n in names}
+        splitter = RollingOrigin(first, last, horizon=horizon, step=step)
+        label = ", ".join(category) if category else "all incidents"
+        with Progress(transient=True, disable=as_json) as bar:
+            task = bar.add_task("backtest", total=len(splitter) * len(names))
+
+            def show(done: int, total: int, msg: str) -> None:
+                bar.update(task, completed=done, description=msg)
+
+            report = backtest(estimators, frame, splitter, cell_size=cell, coverages=covs, label=label,
+                              progress=show)
+        write_leaderboard(report, out)
+    full = report.to_dict()
+    slim = {
+        "folds": full["folds"],
+        "cells": full["cells"],
+        "models": {
+            m: {c: {k: v[k] for k in ("pai", "hit_rate", "pei")} for c, v in by_cov.items()}
+            for m, by_cov in full["models"].items()
+        },
+    }
+    emit(slim, as_json, report.to_markdown() + f"\nwritten to {out}/")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``forecast`` and ``evaluate`` to the application."""
+    app.command("forecast")(forecast)
+    app.command("evaluate")(evaluate)
