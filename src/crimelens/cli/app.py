@@ -26,9 +26,10 @@ COMMAND_MODULES = (
     "crimelens.cli.demo_cmds",
     "crimelens.cli.analysis_cmds",
     "crimelens.cli.forecast_cmds",
-    "crimelens.cli.service_cmds",
+    "crimelens.cli.classify_cmds",
     "crimelens.cli.alerts_cmds",
     "crimelens.cli.report_cmds",
+    "crimelens.cli.service_cmds",
 )
 
 for _name in COMMAND_MODULES:
