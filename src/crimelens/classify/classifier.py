@@ -68,8 +68,10 @@ class IncidentClassifier:
         Label column (``category``; ``offense`` for the raw published type).
     class_weight : {"balanced", None}
         Reweight classes while learning (probabilities are recalibrated afterwards).
-    calibration : {"vector", "temperature", "none"}
-        Calibration fitted on the held-back part.
+    calibration : {"temperature", "vector", "none"}
+        Calibration fitted on the held-back part. ``vector`` adds class biases, which also pull
+        the category mix towards that of the latest period (good for forecasting the next
+        period, worse on a random hold-out); ``temperature`` only rescales.
     decision : {"macro_f1", "argmax"}
         Hard predictions: per-class weights maximising macro-F1, or the most probable class.
     validation_fraction : float
@@ -118,7 +120,7 @@ class IncidentClassifier:
         profile_params: dict[str, Any] | None = None,
         target: str = "category",
         class_weight: str | None = None,
-        calibration: str = "vector",
+        calibration: str = "temperature",
         decision: str = "macro_f1",
         validation_fraction: float = 0.15,
         refit: bool = True,
