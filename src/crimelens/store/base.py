@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from crimelens.filters import IncidentFilter
 
@@ -114,6 +115,36 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Release the connection."""
+
+
+@dataclass(slots=True)
+class ChunkSplit:
+    """One cleaned chunk divided for a batch writer (see :func:`split_chunk`)."""
+
+    direct: pa.Table
+    direct_personal: pa.Table
+    staged: pa.Table  # with a ``seq`` column giving file order
+    staged_personal: pa.Table
+
+
+def split_chunk(incidents: pa.Table, personal: pa.Table, stored_ids: pa.Array, seq_start: int) -> ChunkSplit:
+    """Split a chunk into rows a batch writer can insert straight away and rows to stage.
+
+    A row goes straight in when its id is neither already stored (``stored_ids``: by an earlier
+    file or an earlier chunk of this load) nor repeated within the chunk; the others are staged
+    and classified as updates or duplicates at commit. Personal rows follow their incident.
+    """
+    ids = incidents.column("incident_id")
+    repeated = pd.Series(ids.to_numpy(zero_copy_only=False)).duplicated(keep=False).to_numpy()
+    to_stage = repeated | pc.is_in(ids, value_set=stored_ids).to_numpy(zero_copy_only=False)
+    direct = incidents.filter(pa.array(~to_stage)) if to_stage.any() else incidents
+    staged = incidents.filter(pa.array(to_stage))
+    seq = pa.array(range(seq_start, seq_start + staged.num_rows), type=pa.int64())
+
+    def follow(rows: pa.Table) -> pa.Table:
+        return personal.filter(pc.is_in(personal.column("incident_id"), value_set=rows.column("incident_id")))
+
+    return ChunkSplit(direct, follow(direct), staged.append_column("seq", seq), follow(staged))
 
 
 def connect(url: str, *, read_only: bool = False) -> Store:

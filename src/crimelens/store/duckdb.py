@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from crimelens.exceptions import InputError, StoreBusyError, StoreError
 from crimelens.filters import IncidentFilter
 from crimelens.schema import INCIDENT_COLUMNS, INCIDENT_SCHEMA, PERSONAL_SCHEMA, QUARANTINE_SCHEMA
-from crimelens.store.base import IngestReport
+from crimelens.store.base import IngestReport, split_chunk
 from crimelens.store.sql import counts_sql, ddl_for, where_clause
 
 SCHEMA_VERSION = 1
@@ -218,30 +218,19 @@ class DuckDBBatch:
         """
         con = self.con
         if incidents.num_rows:
-            ids = incidents.column("incident_id")
-            repeated = pd.Series(ids.to_numpy(zero_copy_only=False)).duplicated(keep=False).to_numpy()
-            con.register("chunk_ids", pa.table({"incident_id": pc.unique(ids)}))
+            con.register("chunk_ids", pa.table({"incident_id": pc.unique(incidents.column("incident_id"))}))
             source = incidents.column("source")[0].as_py()
-            clash = pa.array([r[0] for r in con.execute(
+            stored = pa.array([r[0] for r in con.execute(
                 "SELECT c.incident_id FROM chunk_ids c SEMI JOIN incidents i "
                 "ON i.source = ? AND i.incident_id = c.incident_id", [source]
             ).fetchall()], type=pa.string())
             con.unregister("chunk_ids")
-            to_stage = repeated | pc.is_in(ids, value_set=clash).to_numpy(zero_copy_only=False)
-            direct = incidents.filter(pa.array(~to_stage)) if to_stage.any() else incidents
-            self._insert("incidents", direct)
-            self.direct += direct.num_rows
-            if personal.num_rows:
-                keep = pc.is_in(personal.column("incident_id"), value_set=direct.column("incident_id"))
-                self._insert("incident_personal", personal.filter(keep))
-            if to_stage.any():
-                staged = incidents.filter(pa.array(to_stage))
-                seq = pa.array(range(self._seq, self._seq + staged.num_rows), type=pa.int64())
-                self._seq += staged.num_rows
-                self._insert("stage", staged.append_column("seq", seq))
-                if personal.num_rows:
-                    back = pc.is_in(personal.column("incident_id"), value_set=staged.column("incident_id"))
-                    self._insert("stage_personal", personal.filter(back))
+            part = split_chunk(incidents, personal, stored, self._seq)
+            self._seq += part.staged.num_rows
+            self.direct += part.direct.num_rows
+            for table, rows in (("incidents", part.direct), ("incident_personal", part.direct_personal),
+                                ("stage", part.staged), ("stage_personal", part.staged_personal)):
+                self._insert(table, rows)
         if quarantine.num_rows:
             self._insert("stage_quarantine", quarantine)
 

@@ -27,7 +27,7 @@ from psycopg import sql as psql
 from crimelens.exceptions import InputError, StoreError
 from crimelens.filters import IncidentFilter
 from crimelens.schema import INCIDENT_COLUMNS, INCIDENT_SCHEMA, PERSONAL_SCHEMA, QUARANTINE_SCHEMA
-from crimelens.store.base import IngestReport
+from crimelens.store.base import IngestReport, split_chunk
 from crimelens.store.sql import counts_sql, ddl_for, where_clause
 
 SCHEMA_VERSION = 1
@@ -239,29 +239,17 @@ class PostgresBatch:
     def add(self, incidents: pa.Table, personal: pa.Table, quarantine: pa.Table) -> None:
         """Write one chunk inside the load's transaction (see the DuckDB store)."""
         if incidents.num_rows:
-            ids = incidents.column("incident_id")
-            repeated = pd.Series(ids.to_numpy(zero_copy_only=False)).duplicated(keep=False).to_numpy()
-            unique = pc.unique(ids).to_pylist()
-            clash_rows = self.conn.execute(
+            stored_rows = self.conn.execute(
                 "SELECT incident_id FROM incidents WHERE source = %s AND incident_id = ANY(%s)",
-                [self.source, unique],
+                [self.source, pc.unique(incidents.column("incident_id")).to_pylist()],
             ).fetchall()
-            clash = pa.array([r[0] for r in clash_rows], type=pa.string())
-            to_stage = repeated | pc.is_in(ids, value_set=clash).to_numpy(zero_copy_only=False)
-            direct = incidents.filter(pa.array(~to_stage)) if to_stage.any() else incidents
-            _copy(self.conn, "incidents", direct)
-            self.direct += direct.num_rows
-            if personal.num_rows:
-                keep = pc.is_in(personal.column("incident_id"), value_set=direct.column("incident_id"))
-                _copy(self.conn, "incident_personal", personal.filter(keep))
-            if to_stage.any():
-                staged = incidents.filter(pa.array(to_stage))
-                seq = pa.array(range(self._seq, self._seq + staged.num_rows), type=pa.int64())
-                self._seq += staged.num_rows
-                _copy(self.conn, "stage", staged.append_column("seq", seq))
-                if personal.num_rows:
-                    back = pc.is_in(personal.column("incident_id"), value_set=staged.column("incident_id"))
-                    _copy(self.conn, "stage_personal", personal.filter(back))
+            stored = pa.array([r[0] for r in stored_rows], type=pa.string())
+            part = split_chunk(incidents, personal, stored, self._seq)
+            self._seq += part.staged.num_rows
+            self.direct += part.direct.num_rows
+            for table, rows in (("incidents", part.direct), ("incident_personal", part.direct_personal),
+                                ("stage", part.staged), ("stage_personal", part.staged_personal)):
+                _copy(self.conn, table, rows)
         _copy(self.conn, "stage_quarantine", quarantine)
 
     def commit(self, report: IngestReport) -> IngestReport:
