@@ -5,18 +5,20 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 EXTRAS ?= analysis,server,postgres,reports,deep,nlp,dev
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/constraints.txt 2>/dev/null | sha1sum | cut -c1-10)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/constraints.txt requirements/no-deps.txt 2>/dev/null | sha1sum | cut -c1-10)
 DEMO_DIR ?= demo
 PORT ?= 8000
 
 .PHONY: install test lint demo bench clean system-deps
 
-$(STAMP): pyproject.toml requirements/constraints.txt
+$(STAMP): pyproject.toml requirements/constraints.txt requirements/no-deps.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	# torch first, pinned: this exact version is a local CPU build (a plain `torch` would pull CUDA)
 	if [[ ",$(EXTRAS)," == *",deep,"* ]]; then $(PIP) install -q torch==2.13.0; fi
 	$(PIP) install -q -c requirements/constraints.txt -e ".[$(EXTRAS)]"
+	# statsforecast's models work with pandas 3 but its metadata says pandas<3: see the file
+	if [[ ",$(EXTRAS)," == *",analysis,"* ]]; then $(PIP) install -q --no-deps -r requirements/no-deps.txt; fi
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 

@@ -107,23 +107,51 @@ def floor(db: Path, clients: int, requests: int) -> dict[str, dict[str, float]]:
     return out
 
 
-async def load(base: str, token: str, path: str, clients: int, requests: int, cold: bool) -> dict[str, float]:
-    import httpx
+async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> int:
+    """One keep-alive HTTP/1.1 GET; returns the status (the body is read and dropped)."""
+    writer.write(request)
+    status = int((await reader.readline()).split()[1])
+    length, chunked = 0, False
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode("latin-1").partition(":")
+        if name.lower() == "content-length":
+            length = int(value)
+        elif name.lower() == "transfer-encoding" and "chunked" in value.lower():
+            chunked = True
+    if not chunked:
+        await reader.readexactly(length)
+        return status
+    while (size := int((await reader.readline()).strip(), 16)) > 0:
+        await reader.readexactly(size + 2)
+    await reader.readline()
+    return status
 
+
+async def load(port: int, token: str, path: str, clients: int, requests: int, cold: bool) -> dict[str, float]:
+    """``clients`` keep-alive connections, each sending ``requests`` GETs one after another.
+
+    A minimal asyncio client rather than httpx: the load generator shares the machine's cores
+    with the service, so its own cost per request must be small.
+    """
     wins = windows(clients * requests)
     lat: list[float] = []
 
-    async def client(c: int, http: httpx.AsyncClient) -> None:
-        for r in range(requests):
-            a, b = wins[c * requests + r] if cold else wins[0]
-            t = time.perf_counter()
-            resp = await http.get(f"{base}{path}{'&' if '?' in path else '?'}from={a}&to={b}")
-            lat.append(time.perf_counter() - t)
-            resp.raise_for_status()
+    async def client(c: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            for r in range(requests):
+                a, b = wins[c * requests + r] if cold else wins[0]
+                url = f"/api/v1{path}{'&' if '?' in path else '?'}from={a}&to={b}"
+                req = (f"GET {url} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n").encode()
+                t = time.perf_counter()
+                status = await _get(reader, writer, req)
+                lat.append(time.perf_counter() - t)
+                if status != 200:
+                    raise SystemExit(f"{url}: HTTP {status}")
+        finally:
+            writer.close()
 
-    limits = httpx.Limits(max_connections=clients)
-    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=120, limits=limits) as http:
-        await asyncio.gather(*(client(c, http) for c in range(clients)))
+    await asyncio.gather(*(client(c) for c in range(clients)))
     return pct(lat)
 
 
@@ -154,8 +182,8 @@ def service(db: Path, clients: int, requests: int, port: int) -> dict[str, dict[
                            ("timeseries", "/aggregates/timeseries?period=day"),
                            ("hour_weekday", "/aggregates/hour-weekday"), ("hotspots_250m", "/hotspots?cell_m=250")):
             n_req = requests if "hotspots" not in name else max(2, requests // 4)
-            out[name] = {"cold": asyncio.run(load(base, token, path, clients, n_req, cold=True)),
-                         "warm": asyncio.run(load(base, token, path, clients, n_req, cold=False))}
+            out[name] = {"cold": asyncio.run(load(port, token, path, clients, n_req, cold=True)),
+                         "warm": asyncio.run(load(port, token, path, clients, n_req, cold=False))}
         return out
     finally:
         proc.terminate()

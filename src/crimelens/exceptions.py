@@ -35,6 +35,12 @@ class MissingExtraError(CrimelensError, ImportError):
     """An optional dependency is not installed; the message names the extra to install."""
 
 
+#: Packages that cannot be an extra's requirement (their metadata conflicts with our pins).
+_SEPARATE_INSTALLS = {
+    "statsforecast": "pip install --no-deps -r requirements/no-deps.txt (make install does this)",
+}
+
+
 def require_extra(module: str, extra: str) -> None:
     """Import ``module`` or raise :class:`MissingExtraError` naming ``pip install crimelens[extra]``."""
     import importlib
@@ -42,6 +48,5 @@ def require_extra(module: str, extra: str) -> None:
     try:
         importlib.import_module(module)
     except ImportError as exc:
-        raise MissingExtraError(
-            f"{module} is needed for this feature: pip install 'crimelens[{extra}]'"
-        ) from exc
+        how = _SEPARATE_INSTALLS.get(module, f"pip install 'crimelens[{extra}]'")
+        raise MissingExtraError(f"{module} is needed for this feature: {how}") from exc

@@ -38,7 +38,7 @@ def test_count_series_zero_fills_weeks_and_days(incidents: pd.DataFrame) -> None
 
 _NEEDS_STATSFORECAST = pytest.mark.skipif(
     importlib.util.find_spec("statsforecast") is None,
-    reason="statsforecast is not installed (its releases require pandas < 3; pip install statsforecast)",
+    reason="statsforecast is not installed (make install adds it: pip install --no-deps -r requirements/no-deps.txt)",
 )
 
 

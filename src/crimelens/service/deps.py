@@ -6,13 +6,15 @@ anything created are taken from the session, never from the request body (SEC-12
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Query, Request
+from fastapi import Depends, HTTPException, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
 
 from crimelens.filters import IncidentFilter
 from crimelens.schema import AREA_COLUMNS
@@ -38,7 +40,7 @@ class Service:
     alerts: Alerting
 
 
-def service(request: Request) -> Service:
+async def service(request: Request) -> Service:
     """The app's service container."""
     svc: Service = request.app.state.svc
     return svc
@@ -48,14 +50,20 @@ Svc = Annotated[Service, Depends(service)]
 _bearer = HTTPBearer(auto_error=False, description="Session token from POST /api/v1/auth/login")
 
 
-def principal(
+async def principal(
     request: Request, svc: Svc, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The authenticated caller; 401 without a valid, live session token."""
+    """The authenticated caller; 401 without a valid, live session token.
+
+    The common case (a live session in memory) is answered on the event loop; anything that
+    needs the database goes to the thread pool.
+    """
     if creds is None or creds.scheme.lower() != "bearer":
         raise HTTPException(401, "not authenticated", headers={"WWW-Authenticate": "Bearer"})
     try:
-        who = svc.accounts.resolve(creds.credentials)
+        cached = svc.accounts.resolve_cached(creds.credentials)
+        who: Principal = cached if cached is not None else await run_in_threadpool(
+            svc.accounts.resolve, creds.credentials)
     except AuthError as exc:
         raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
     request.state.username = who.username
@@ -68,7 +76,7 @@ class Require:
     def __init__(self, role: Role) -> None:
         self.required_role = role
 
-    def __call__(self, who: Annotated[Principal, Depends(principal)]) -> Principal:
+    async def __call__(self, who: Annotated[Principal, Depends(principal)]) -> Principal:
         if who.role < self.required_role:
             raise HTTPException(403, "forbidden")
         return who
@@ -79,7 +87,7 @@ Analyst = Annotated[Principal, Depends(Require(Role.analyst))]
 Admin = Annotated[Principal, Depends(Require(Role.admin))]
 
 
-def audit_context(request: Request) -> AuditContext:
+async def audit_context(request: Request) -> AuditContext:
     """Who and where, for audit rows."""
     return AuditContext(getattr(request.state, "username", None),
                         request.client.host if request.client else None,
@@ -89,7 +97,7 @@ def audit_context(request: Request) -> AuditContext:
 Ctx = Annotated[AuditContext, Depends(audit_context)]
 
 
-def reader(svc: Svc) -> Iterator[DuckDBStore]:
+async def reader(svc: Svc) -> AsyncIterator[DuckDBStore]:
     """A read view of the store for this request (pooled; never shared by two requests at once)."""
     with svc.rt.lease() as view:
         yield view
@@ -102,7 +110,7 @@ def _midnight(d: date | None) -> datetime | None:
     return None if d is None else datetime(d.year, d.month, d.day, tzinfo=UTC)
 
 
-def incident_filter(
+async def incident_filter(
     who: Viewer,
     start: Annotated[date | None, Query(alias="from", description="first day (inclusive, UTC)")] = None,
     end: Annotated[date | None, Query(alias="to", description="last day (exclusive, UTC)")] = None,
@@ -128,13 +136,26 @@ def incident_filter(
 Filter = Annotated[IncidentFilter, Depends(incident_filter)]
 
 
+async def cached_json(svc: Service, key: Hashable, model: type[BaseModel],
+                      compute: Callable[[], dict[str, Any]]) -> Response:
+    """A read-only product as JSON, validated by ``model`` and serialised once per data generation.
+
+    Cache hits are answered on the event loop without a worker thread, validation or encoding.
+    """
+    def build() -> bytes:
+        return model(**compute()).model_dump_json(by_alias=True).encode()
+
+    body: bytes = await svc.rt.acached(key, build)
+    return Response(body, media_type="application/json")
+
+
 class Limit:
     """Dependency: count one request against a per-user (or per-address) rate limit bucket."""
 
     def __init__(self, bucket: str, per: str = "user") -> None:
         self.bucket, self.per = bucket, per
 
-    def __call__(self, request: Request, svc: Svc) -> None:
+    async def __call__(self, request: Request, svc: Svc) -> None:
         key = getattr(request.state, "username", None) if self.per == "user" else None
         key = key or (request.client.host if request.client else "unknown")
         svc.limiter.hit(self.bucket, key)

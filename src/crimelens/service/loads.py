@@ -100,6 +100,7 @@ def loaded(svc: Service, report: dict[str, Any], feed_limit: int = 50) -> None:
     svc.rt.events.publish("incidents", {"batch_id": report["batch_id"], "stored": report["stored"],
                                         "updated": report["updated"], "items": items})
     svc.alerts.on_batch(report["batch_id"])  # evaluation on arrival: alerts reach the feed within moments
+    svc.rt.warm()  # rebuild the aggregate rollup here, in the job thread, not in the next request
 
 
 def job_json(job: dict[str, Any]) -> dict[str, Any]:

@@ -13,15 +13,19 @@ import asyncio
 import queue
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio.to_thread
 import duckdb
+import pandas as pd
 
 from crimelens.exceptions import InputError
+from crimelens.filters import IncidentFilter
+from crimelens.service.rollup import CountsRollup, hourly_counts_keys
 from crimelens.settings import Settings
 from crimelens.store.duckdb import DuckDBStore
 
@@ -34,12 +38,30 @@ def utcnow() -> datetime:
 
 
 class ReadView(DuckDBStore):
-    """A :class:`DuckDBStore` answering on its own cursor of the service's database (one per thread)."""
+    """A :class:`DuckDBStore` answering on its own cursor of the service's database (one per thread).
 
-    def __init__(self, parent: DuckDBStore) -> None:  # deliberately skips the parent's connect
+    With a runtime, ``counts`` is answered from the runtime's hourly rollup when it can be
+    (:mod:`crimelens.service.rollup`), else by the store.
+    """
+
+    def __init__(self, parent: DuckDBStore, runtime: Runtime | None = None) -> None:  # skips the parent's connect
         self.url = parent.url
         self.read_only = True
         self.con = parent.con.cursor()
+        self.runtime = runtime
+
+    def counts(
+        self, by: Sequence[str], flt: IncidentFilter | None = None, *, tz: str | None = None
+    ) -> pd.DataFrame:
+        """Counts grouped by ``by``: from the rollup when it answers exactly, else from the store."""
+        flt = flt or IncidentFilter()
+        if self.runtime is not None:
+            zone = tz or self.runtime.cached(("timezone", flt.sources), lambda: self.timezone(flt.sources))
+            out = self.runtime.rollup(zone).counts(by, flt)
+            if out is not None:
+                out.attrs["timezone"] = zone
+                return out
+        return DuckDBStore.counts(self, by, flt, tz=tz)
 
 
 class ResultCache:
@@ -50,6 +72,14 @@ class ResultCache:
         self._size = size
         self._lock = threading.Lock()
         self._flights: dict[Hashable, threading.Lock] = {}
+
+    def peek(self, key: Hashable) -> tuple[bool, Any]:
+        """``(True, value)`` when ``key`` is cached, else ``(False, None)``; never computes."""
+        with self._lock:
+            if key in self._data:
+                self._data.move_to_end(key)
+                return True, self._data[key]
+        return False, None
 
     def get_or_compute(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         """The cached value for ``key``; concurrent misses of one key compute it once (single flight)."""
@@ -138,6 +168,7 @@ class Runtime:
         self._pool: queue.SimpleQueue[ReadView] = queue.SimpleQueue()
         self.generation = 0
         self.cache = ResultCache()
+        self.rollups = ResultCache(size=4)
         self.events = EventBus()
         self.closed = False
 
@@ -145,7 +176,7 @@ class Runtime:
         """This thread's read view of the store (for work that stays on one thread)."""
         view: ReadView | None = getattr(self._local, "view", None)
         if view is None:
-            view = ReadView(self.store)
+            view = ReadView(self.store, self)
             self._local.view = view
             with self._views_lock:
                 self._views.append(view)
@@ -157,7 +188,7 @@ class Runtime:
         try:
             view = self._pool.get_nowait()
         except queue.Empty:
-            view = ReadView(self.store)
+            view = ReadView(self.store, self)
             with self._views_lock:
                 self._views.append(view)
         try:
@@ -169,10 +200,35 @@ class Runtime:
         """Mark the data as changed (after a load) so cached results are recomputed."""
         self.generation += 1
         self.cache.clear()
+        self.rollups.clear()
+
+    def rollup(self, zone: str) -> CountsRollup:
+        """The hourly counts rollup of the current data generation, wall-clock keys in ``zone``."""
+        rollup: CountsRollup = self.rollups.get_or_compute((self.generation, zone), lambda: self._build_rollup(zone))
+        return rollup
+
+    def _build_rollup(self, zone: str) -> CountsRollup:
+        view = ReadView(self.store)  # a plain view: the rollup is built from the store itself
+        try:
+            hourly = view.counts(hourly_counts_keys(), IncidentFilter(include_non_crime=True), tz="UTC")
+        finally:
+            view.con.close()
+        return CountsRollup(hourly, zone)
+
+    def warm(self) -> None:
+        """Build the rollup for the store's default zone now, so no request waits for it."""
+        self.rollup(self.reader().timezone())
 
     def cached(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         """``compute()`` cached per data generation."""
         return self.cache.get_or_compute((self.generation, key), compute)
+
+    async def acached(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """:meth:`cached` for the event loop: a hit is answered at once, a miss computes in a worker thread."""
+        hit, value = self.cache.peek((self.generation, key))
+        if hit:
+            return value
+        return await anyio.to_thread.run_sync(self.cached, key, compute)
 
     def write(self, sql: str, params: list[Any] | tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Run one statement on the service-table writer, under the write lock."""

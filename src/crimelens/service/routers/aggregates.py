@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from crimelens.service import products
-from crimelens.service.deps import Filter, Reader, Svc, Viewer
+from crimelens.service.deps import Filter, Reader, Svc, Viewer, cached_json
 from crimelens.service.schemas import (
     CompStatOut,
     FeatureCollectionOut,
@@ -23,47 +23,51 @@ CellM = Annotated[float, Query(ge=50, le=5000, description="cell edge in metres"
 
 
 @router.get("/timeseries", response_model=SeriesOut, summary="Counts per day, week or month (+ STL)")
-def timeseries(_: Viewer, flt: Filter, svc: Svc, store: Reader,
-               period: Literal["day", "week", "month"] = "week", stl: bool = False) -> SeriesOut:
+async def timeseries(_: Viewer, flt: Filter, svc: Svc, store: Reader,
+                     period: Literal["day", "week", "month"] = "week", stl: bool = False) -> Response:
     """Zero-filled counts; with ``stl=true`` also trend, seasonal and residual (Cleveland et al. 1990)."""
-    return SeriesOut(**svc.rt.cached(("trend", repr(flt), period, stl),
-                                     lambda: products.trend(store, flt, period, stl)))
+    return await cached_json(svc, ("trend", repr(flt), period, stl), SeriesOut,
+                             lambda: products.trend(store, flt, period, stl))
 
 
 @router.get("/hour-weekday", response_model=MatrixOut, summary="Weekday × hour counts")
-def hour_weekday(_: Viewer, flt: Filter, svc: Svc, store: Reader) -> MatrixOut:
+async def hour_weekday(_: Viewer, flt: Filter, svc: Svc, store: Reader) -> Response:
     """Incidents by weekday (Monday first) and hour (UTC)."""
-    return MatrixOut(**svc.rt.cached(("hw", repr(flt)), lambda: products.hour_weekday(store, flt)))
+    return await cached_json(svc, ("hw", repr(flt)), MatrixOut,
+                             lambda: products.hour_weekday(store, flt))
 
 
 @router.get("/categories", response_model=RowsOut, summary="Counts per category")
-def categories(_: Viewer, flt: Filter, svc: Svc, store: Reader) -> RowsOut:
+async def categories(_: Viewer, flt: Filter, svc: Svc, store: Reader) -> Response:
     """Counts per canonical category, largest first."""
-    return RowsOut(**svc.rt.cached(("cat", repr(flt)), lambda: products.categories(store, flt)))
+    return await cached_json(svc, ("cat", repr(flt)), RowsOut,
+                             lambda: products.categories(store, flt))
 
 
 @router.get("/areas", response_model=RowsOut, summary="Counts per area")
-def areas(_: Viewer, flt: Filter, svc: Svc, store: Reader, column: AreaColumn = "district") -> RowsOut:
+async def areas(_: Viewer, flt: Filter, svc: Svc, store: Reader, column: AreaColumn = "district") -> Response:
     """Counts per value of an area column."""
-    return RowsOut(**svc.rt.cached(("area", repr(flt), column), lambda: products.by_area(store, flt, column)))
+    return await cached_json(svc, ("area", repr(flt), column), RowsOut,
+                             lambda: products.by_area(store, flt, column))
 
 
 @router.get("/compstat", response_model=CompStatOut, summary="CompStat table")
-def compstat(_: Viewer, flt: Filter, svc: Svc, store: Reader,
-             as_of: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")] = None) -> CompStatOut:
+async def compstat(_: Viewer, flt: Filter, svc: Svc, store: Reader,
+                   as_of: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")] = None) -> Response:
     """Week, 28 days and year to date against last year, with Poisson z and exact p."""
-    return CompStatOut(**svc.rt.cached(("cs", repr(flt), as_of), lambda: products.compstat(store, flt, as_of)))
+    return await cached_json(svc, ("cs", repr(flt), as_of), CompStatOut,
+                             lambda: products.compstat(store, flt, as_of))
 
 
 @router.get("/cells", response_model=FeatureCollectionOut, summary="Density on square cells (GeoJSON)")
-def cells(_: Viewer, flt: Filter, svc: Svc, store: Reader, cell_m: CellM = 500.0) -> FeatureCollectionOut:
+async def cells(_: Viewer, flt: Filter, svc: Svc, store: Reader, cell_m: CellM = 500.0) -> Response:
     """Incidents per square cell, as WGS84 polygons."""
-    return FeatureCollectionOut(**svc.rt.cached(("cells", repr(flt), cell_m),
-                                                lambda: products.density_cells(store, flt, cell_m)))
+    return await cached_json(svc, ("cells", repr(flt), cell_m), FeatureCollectionOut,
+                             lambda: products.density_cells(store, flt, cell_m))
 
 
 @router.get("/outlines", response_model=FeatureCollectionOut, summary="Area outlines with counts (GeoJSON)")
-def outlines(_: Viewer, flt: Filter, svc: Svc, store: Reader, column: AreaColumn = "district") -> FeatureCollectionOut:
+async def outlines(_: Viewer, flt: Filter, svc: Svc, store: Reader, column: AreaColumn = "district") -> Response:
     """Approximate outline of each area (hull of its incidents) with its count: a choropleth without tiles."""
-    return FeatureCollectionOut(**svc.rt.cached(("outl", repr(flt), column),
-                                                lambda: products.area_outlines(store, flt, column)))
+    return await cached_json(svc, ("outl", repr(flt), column), FeatureCollectionOut,
+                             lambda: products.area_outlines(store, flt, column))
