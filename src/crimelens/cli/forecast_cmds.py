@@ -29,8 +29,9 @@ HorizonOpt = Annotated[str, typer.Option("--horizon", help="Forecast window: 1d,
 JobsOpt = Annotated[int, typer.Option("--jobs", help="Threads for models that use them.")]
 
 
-def _load(db: str | None, *, end: datetime | None, categories: list[str] | None,
-          sources: list[str] | None) -> Any:
+def load_located(db: str | None, *, end: datetime | None, categories: list[str] | None,
+                 sources: list[str] | None, extra_columns: tuple[str, ...] = ()) -> Any:
+    """Located incidents before ``end`` with the columns forecasters read (plus ``extra_columns``)."""
     from crimelens.filters import IncidentFilter
     from crimelens.store import connect
 
@@ -38,7 +39,7 @@ def _load(db: str | None, *, end: datetime | None, categories: list[str] | None,
     flt.category_names()
     store = connect(db_url(db), read_only=True)
     try:
-        frame = store.incidents(flt, columns=COLUMNS)
+        frame = store.incidents(flt, columns=[*COLUMNS, *extra_columns])
     finally:
         store.close()
     frame = frame[frame["x"].notna() & frame["y"].notna()]
@@ -71,7 +72,7 @@ def forecast(
     with errors_to_exit():
         origin = parse_date(at, "--at")
         parse_horizon(horizon)
-        frame = _load(db, end=origin, categories=category, sources=source)
+        frame = load_located(db, end=origin, categories=category, sources=source)
         est = make(model, cell_size=cell, horizon=horizon, n_jobs=jobs)
         est.fit(frame, until=origin)
         surface = est.predict(horizon=horizon)
@@ -118,7 +119,7 @@ def evaluate(
             fail("evaluate needs --from and --to (the first and last forecast origins)")
         days = parse_horizon(horizon)
         names = available(models)
-        frame = _load(db, end=last + timedelta(days=days), categories=category, sources=source)
+        frame = load_located(db, end=last + timedelta(days=days), categories=category, sources=source)
         estimators = {n: make(n, cell_size=cell, horizon=horizon, n_jobs=jobs) for n in names}
         splitter = RollingOrigin(first, last, horizon=horizon, step=step)
         label = ", ".join(category) if category else "all incidents"
