@@ -69,6 +69,13 @@ class Settings(BaseSettings):
     report_dir: Path = Path("reports")
     schedule_timezone: str = "UTC"
 
+    # -- portal connectors (crimelens fetch; see docs/connectors.md) ---------------------------
+    fetch_allow_hosts: str = Field(default="", description="SEC-14: comma-separated hosts (or *.suffix) "
+                                   "that `crimelens fetch` may contact; empty allows none")
+    fetch_max_mb: float = Field(default=100.0, gt=0, description="largest response body accepted, MB")
+    fetch_timeout_s: float = Field(default=120.0, gt=0, description="deadline for one request, redirects included")
+    socrata_app_token: SecretStr | None = Field(default=None, description="sent as X-App-Token, never logged")
+
     def key_bytes(self) -> bytes:
         """The pseudonym key: from the environment, else from the key file (created if absent)."""
         if self.pseudonym_key is not None:

@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "crimelens.cli.alerts_cmds",
     "crimelens.cli.report_cmds",
     "crimelens.cli.service_cmds",
+    "crimelens.cli.fetch_cmds",
 )
 
 for _name in COMMAND_MODULES:
