@@ -24,12 +24,11 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
-from forecast import load_toronto  # noqa: E402
-
-from crimelens.forecast import make  # noqa: E402
-from crimelens.forecast.surface import RiskSurface  # noqa: E402
-from crimelens.patrol import allocate, score_plan  # noqa: E402
-from crimelens.patrol.allocation import PatrolPlan  # noqa: E402
+from crimelens.forecast import make
+from crimelens.forecast.surface import RiskSurface
+from crimelens.patrol import allocate, score_plan
+from crimelens.patrol.allocation import PatrolPlan
+from forecast import load_toronto
 
 
 def naive(surface: RiskSurface, units: int, radius: float) -> PatrolPlan:
