@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "crimelens.cli.forecast_cmds",
     "crimelens.cli.patrol_cmds",
     "crimelens.cli.governance_cmds",
+    "crimelens.cli.publish_cmds",
     "crimelens.cli.classify_cmds",
     "crimelens.cli.alerts_cmds",
     "crimelens.cli.report_cmds",
