@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65_536, ge=1024)
     hotspot_cell_m: float = Field(default=250.0, gt=0)
+    public_enabled: bool = Field(default=False, description="serve the anonymous /api/v1/public routes "
+                                 "(small-cell-suppressed counts only; docs/privacy.md)")
+    public_k: int = Field(default=10, ge=2, description="PRV-03: public counts below this are suppressed")
+    rate_public_per_minute: int = Field(default=60, ge=1, description="per-address limit on public routes")
 
     # -- alerts, delivery and reports (see docs/alerts.md) ------------------------------------
     smtp_host: str | None = Field(default=None, description="SMTP server for alert and report email")

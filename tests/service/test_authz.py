@@ -16,7 +16,8 @@ from crimelens.service.auth import Role
 from tests.conftest import CHICAGO_HEADER
 from tests.service.conftest import SECRET_NAME, SECRET_NARRATIVE, Env, chicago_rows, make_env, write_rows
 
-ANONYMOUS = {"/api/v1/health", "/api/v1/auth/login"}
+#: SEC-09: only health, login and the public (aggregated, suppressed) routes are anonymous.
+ANONYMOUS = {"/api/v1/health", "/api/v1/auth/login", "/api/v1/public/areas", "/api/v1/public/grid"}
 
 
 def _required_role(dep: Any) -> Role | None:

@@ -44,6 +44,7 @@ from crimelens.service.routers import (
     ingest,
     jobs,
     models,
+    public,
     quarantine,
     users,
 )
@@ -53,7 +54,7 @@ from crimelens.settings import Settings
 log = logging.getLogger("crimelens.service")
 API = "/api/v1"
 ROUTERS = (health, auth, incidents, aggregates, hotspots, forecasts, models, quarantine, ingest, jobs, users,
-           audit, events, alerts)
+           audit, events, alerts, public)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -178,7 +179,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         raise
     svc = Service(rt, Accounts(rt), AuditLog(rt), Jobs(rt), RateLimiter(rt.clock, {
         "login": settings.rate_login_per_minute, "search": settings.rate_search_per_minute,
-        "export": settings.rate_export_per_minute}), alerting)
+        "export": settings.rate_export_per_minute, "public": settings.rate_public_per_minute}), alerting)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -106,7 +106,8 @@ async def reader(svc: Svc) -> AsyncIterator[DuckDBStore]:
 Reader = Annotated[DuckDBStore, Depends(reader)]
 
 
-def _midnight(d: date | None) -> datetime | None:
+def midnight(d: date | None) -> datetime | None:
+    """The UTC midnight starting day ``d``."""
     return None if d is None else datetime(d.year, d.month, d.day, tzinfo=UTC)
 
 
@@ -127,7 +128,7 @@ async def incident_filter(
         if not sep or col not in AREA_COLUMNS:
             raise HTTPException(422, f"area must be column:value with column in {', '.join(AREA_COLUMNS)}")
         areas[col] = (*areas.get(col, ()), val)
-    flt = IncidentFilter(start=_midnight(start), end=_midnight(end), categories=tuple(category),
+    flt = IncidentFilter(start=midnight(start), end=midnight(end), categories=tuple(category),
                          sources=tuple(source), areas=areas, include_non_crime=include_non_crime)
     flt.category_names()  # unknown names -> InputError -> 422
     return scoped(flt, who)

@@ -193,6 +193,25 @@ class RowsOut(BaseModel):
     area: str | None = None
 
 
+class PublicCellOut(BaseModel):
+    """One cell of a public table; ``count`` is null when suppressed."""
+
+    area: str
+    period: str
+    count: int | None
+    suppressed: bool
+
+
+class PublicTableOut(BaseModel):
+    """An area × period table with margins (``"all"``) and small cells suppressed (PRV-03)."""
+
+    k: int
+    area: str
+    period: str
+    rows: list[PublicCellOut]
+    protection: dict[str, Any]
+
+
 class CompStatOut(BaseModel):
     """CompStat: offences × 7-day, 28-day and year-to-date windows against last year."""
 
