@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -37,6 +36,7 @@ from scipy.stats import chi2_contingency, ks_2samp
 
 from crimelens.exceptions import InputError
 from crimelens.geo.grid import SquareGrid
+from crimelens.jsonsafe import json_safe
 
 FloatArray = npt.NDArray[np.float64]
 Kind = Literal["continuous", "categorical"]
@@ -199,7 +199,7 @@ class DriftReport:
         doc = {"kind": "crimelens-drift-report/1", "status": self.status, "flagged": self.flagged(),
                "thresholds": asdict(self.thresholds), "features": [asdict(f) for f in self.features],
                "metadata": self.metadata}
-        return dict(_clean(doc))
+        return dict(json_safe(doc))
 
     def to_json(self, indent: int | None = 2) -> str:
         """The report as JSON."""
@@ -350,7 +350,7 @@ class RetrainDecision:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
-        return dict(_clean(asdict(self)))
+        return dict(json_safe(asdict(self)))
 
 
 def should_retrain(report: DriftReport, *, metric_reference: float | None = None,
@@ -375,17 +375,6 @@ def should_retrain(report: DriftReport, *, metric_reference: float | None = None
             reasons.append(f"metric fell {100 * drop:.1f} % (more than {100 * max_relative_drop:.0f} %)")
     return RetrainDecision(bool(reasons), reasons, report.status, drop)
 
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 __all__ = [

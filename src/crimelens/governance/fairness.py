@@ -42,6 +42,7 @@ from crimelens.exceptions import InputError, require_extra
 from crimelens.forecast.evaluation.metrics import n_flagged
 from crimelens.forecast.surface import RiskSurface
 from crimelens.geo.grid import SquareGrid
+from crimelens.jsonsafe import json_safe
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -220,7 +221,7 @@ class BiasAudit:
             "overall": self.overall, "concentration": self.concentration,
             "groups": [asdict(g) for g in self.groups], "metadata": self.metadata,
         }
-        return dict(_clean(doc))
+        return dict(json_safe(doc))
 
     def to_json(self, indent: int | None = 2) -> str:
         """The audit as a JSON document."""
@@ -461,18 +462,6 @@ def audit_selection(
     return BiasAudit(coverage=float(coverage), k=k, area_cells=len(cells), basis=membership.basis,
                      thresholds=th, groups=audits, overall=overall, concentration=concentration, metadata=meta)
 
-
-def _clean(value: Any) -> Any:
-    """Replace non-finite floats (and numpy scalars) with JSON-safe values."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 __all__ = [

@@ -22,7 +22,8 @@ from scipy.stats import binomtest
 
 from crimelens.exceptions import InputError
 from crimelens.forecast.evaluation.metrics import n_flagged
-from crimelens.governance.fairness import _clean, selection_weights
+from crimelens.governance.fairness import selection_weights
+from crimelens.jsonsafe import json_safe
 from crimelens.synth.truth import GroundTruth
 
 FloatArray = npt.NDArray[np.float64]
@@ -78,7 +79,7 @@ class RecordingBiasAudit:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
-        out = _clean(asdict(self))
+        out = json_safe(asdict(self))
         out["passed"] = self.passed
         return dict(out)
 

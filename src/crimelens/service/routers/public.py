@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
 from crimelens.filters import IncidentFilter
 from crimelens.governance.release import release_areas, release_grid
+from crimelens.jsonsafe import json_safe
 from crimelens.service.deps import Limit, Reader, Svc, cached_json, midnight
 from crimelens.service.schemas import FeatureCollectionOut, PublicTableOut, errors
 from crimelens.store.duckdb import DuckDBStore
@@ -59,7 +60,7 @@ async def areas(svc: Svc, store: Reader, start: Start = None, end: End = None,
         rows = [{"area": str(r["area"]), "period": str(r["period"]), "suppressed": bool(r["suppressed"]),
                  "count": None if bool(r["suppressed"]) or pd.isna(r["count"]) else int(r["count"])}
                 for r in data.to_dict("records")]
-        return {"k": k, "area": area, "period": period, "rows": rows, "protection": _jsonable(rel.report)}
+        return {"k": k, "area": area, "period": period, "rows": rows, "protection": json_safe(rel.report)}
 
     return await cached_json(svc, ("public-areas", repr(flt), area, period), PublicTableOut, build)
 
@@ -84,12 +85,5 @@ def _grid(store: DuckDBStore, flt: IncidentFilter, cell_m: float, k: int) -> dic
     for crs, part in counts.dropna(subset=["crs"]).groupby("crs"):
         rel = release_grid(part[["cell_x", "cell_y", "count"]], cell_size=cell_m, crs=str(crs), k=k)
         features.extend(rel.to_geojson()["features"])
-        reports.append(_jsonable(rel.report))
+        reports.append(json_safe(rel.report))
     return {"features": features, "parameters": {"k": k, "cell_m": cell_m, "protection": reports}}
-
-
-def _jsonable(value: Any) -> Any:
-    """Reports hold numpy scalars; make them plain JSON values."""
-    import json
-
-    return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
