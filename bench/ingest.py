@@ -84,13 +84,14 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     args = ap.parse_args()
     csv = make_file(args.rows)
+    load_before = os.getloadavg()[0]
     results = {name: run(name, csv, args.rows) for name in CONTENDERS}
     floor, bare, ours = results["duckdb_floor"], results["pandas_bare"], results["crimelens"]
     summary = {
         "rows": args.rows,
         "file_mb": round(csv.stat().st_size / 1e6, 1),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}, "
-                   f"load average {os.getloadavg()[0]:.1f}",
+                   f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after",
         "results": results,
         "crimelens_vs_duckdb_floor": round(ours["seconds"] / floor["seconds"], 2),
         "crimelens_vs_pandas_bare": round(ours["seconds"] / bare["seconds"], 2),

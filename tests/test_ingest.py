@@ -128,6 +128,16 @@ def test_personal_fields_are_pseudonymised_and_kept_apart(store, tmp_path: Path)
     assert full["narrative"].iloc[0].startswith("Jane Roe")
 
 
+def test_mapping_with_only_some_personal_fields(store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    m = parse_mapping('name = "one"\n[fields]\noccurred_at = "d"\nsuspect = "s"\n[categories]\ndefault = "theft"\n')
+    p = tmp_path / "s.csv"
+    p.write_text("d,s\n2024-01-01 10:00,Ann Lee\n2024-01-01 11:00,\n")
+    assert load(store, p, mapping=m).stored == 2
+    full = store.incidents(include_personal=True)
+    assert full["suspect"].iloc[0] == "Ann Lee" and pd.isna(full["suspect"].iloc[1])
+    assert full["victim"].isna().all() and full["narrative"].isna().all()
+
+
 def test_malformed_rows_are_quarantined_with_exact_lines(store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     p = write_csv(tmp_path / "m.csv", [chicago_row(i) for i in range(6)])
     lines = p.read_text().splitlines()
@@ -140,3 +150,32 @@ def test_malformed_rows_are_quarantined_with_exact_lines(store, tmp_path: Path) 
     q = store.quarantine().sort_values("line")
     assert q["line"].tolist() == [4, 7, 9]
     assert "only,three,fields" in q["raw"].iloc[0]
+
+
+@pytest.mark.parametrize("fail_in", ["cleaning", "store"])
+def test_a_failure_mid_load_leaves_nothing(store, tmp_path: Path, monkeypatch, fail_in: str) -> None:  # type: ignore[no-untyped-def]
+    import crimelens.ingest as ingest_module
+    from crimelens.store.duckdb import DuckDBBatch
+
+    p = write_csv(tmp_path / "a.csv", [chicago_row(i) for i in range(50)])
+    threads = store.con.execute("SELECT current_setting('threads')").fetchone()
+    calls = {"n": 0}
+
+    def failing(original):  # type: ignore[no-untyped-def]
+        def wrapper(*args, **kw):  # type: ignore[no-untyped-def]
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise RuntimeError("boom")
+            return original(*args, **kw)
+        return wrapper
+
+    if fail_in == "cleaning":
+        monkeypatch.setattr(ingest_module, "clean_chunk", failing(ingest_module.clean_chunk))
+    else:
+        monkeypatch.setattr(DuckDBBatch, "add", failing(DuckDBBatch.add))
+    with pytest.raises(RuntimeError, match="boom"):
+        load(store, p, chunk_rows=10)
+    assert store.info()["incidents"] == 0 and store.info()["files"] == 0
+    assert store.con.execute("SELECT current_setting('threads')").fetchone() == threads
+    monkeypatch.undo()
+    assert load(store, p, chunk_rows=10).stored == 50

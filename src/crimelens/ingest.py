@@ -11,7 +11,8 @@ import hashlib
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,7 +26,7 @@ from crimelens.exceptions import MappingError
 from crimelens.schema import INCIDENT_SCHEMA, PERSONAL_SCHEMA, QUARANTINE_SCHEMA
 from crimelens.sources.detect import detect_preset
 from crimelens.sources.mapping import Mapping
-from crimelens.sources.readers import SourceFile, open_source, record_lines
+from crimelens.sources.readers import RawChunk, SourceFile, open_source, record_lines
 
 if TYPE_CHECKING:
     from crimelens.store.base import IngestReport, Store
@@ -80,7 +81,11 @@ def ingest_file(
     from crimelens.store.base import IngestReport
 
     started = time.perf_counter()
-    src = open_source(path, chunk_rows=chunk_rows)
+    # The checksum and the reader's encoding check each read the whole file: run them side by side.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="crimelens-sha") as pool:
+        digest = pool.submit(file_sha256, path)
+        src = open_source(path, chunk_rows=chunk_rows)
+        sha = digest.result()
     chosen = mapping or detect_preset(src.columns)
     missing = chosen.missing_columns(src.columns)
     if missing:
@@ -88,7 +93,6 @@ def ingest_file(
             f"{src.path.name}: mapping {chosen.name!r} names columns the file lacks: {', '.join(missing)}"
         )
     name = source or chosen.name
-    sha = file_sha256(src.path)
     batch_id = uuid.uuid4().hex
     report = IngestReport(source=name, file=str(src.path), sha256=sha, batch_id=batch_id,
                           preset=chosen.name, encoding=src.encoding, notes=list(src.notes))
@@ -96,8 +100,49 @@ def ingest_file(
         report.skipped = True
         report.notes.append("file already ingested (same SHA-256): nothing to do")
         return report
+    return _load(store, src.chunks(), chosen, report, key=key, now=now, file=src.path.name, src=src,
+                 progress=progress, started=started)
+
+
+def ingest_chunks(
+    store: Store,
+    chunks: Iterable[RawChunk],
+    mapping: Mapping,
+    *,
+    key: bytes,
+    file: str,
+    sha256: str,
+    batch_id: str | None = None,
+    source: str | None = None,
+    rejected: pa.Table | None = None,
+    now: pd.Timestamp | None = None,
+) -> IngestReport:
+    """Load raw chunks held in memory (a stream's micro-batch, say) in one transaction.
+
+    The in-memory counterpart of :func:`ingest_file`. ``file`` and ``sha256`` name the load in
+    the store's load log (a checksum seen before is loaded again: repeated rows count as
+    duplicates). Each chunk's table must hold every column the mapping names (null where a
+    record lacks it); its ``records`` are the "line" numbers quarantined rows are reported with.
+    ``rejected`` holds quarantine rows (``QUARANTINE_SCHEMA``, with this ``batch_id``) for
+    records refused before cleaning; they count as read and quarantined.
+    """
+    from crimelens.store.base import IngestReport
+
+    started = time.perf_counter()
+    report = IngestReport(source=source or mapping.name, file=file, sha256=sha256,
+                          batch_id=batch_id or uuid.uuid4().hex, preset=mapping.name)
+    return _load(store, chunks, mapping, report, key=key, now=now, file=file, rejected=rejected, started=started)
+
+
+def _load(
+    store: Store, chunks: Iterable[RawChunk], chosen: Mapping, report: IngestReport, *, key: bytes,
+    now: pd.Timestamp | None, file: str, started: float, src: SourceFile | None = None,
+    rejected: pa.Table | None = None, progress: Progress | None = None,
+) -> IngestReport:
+    """Clean ``chunks`` and load them as ``report``'s batch in one transaction (see :func:`ingest_file`)."""
+    name, batch_id = report.source, report.batch_id
     now = now if now is not None else pd.Timestamp.now(tz="UTC")
-    ctx = CleanContext(source=name, file=src.path.name, batch_id=batch_id,
+    ctx = CleanContext(source=name, file=file, batch_id=batch_id,
                        ingested_at=pd.Timestamp.now(tz="UTC"), now=now, key=key,
                        crs=store.source_crs(name))
     known_crs = ctx.crs
@@ -106,12 +151,20 @@ def ingest_file(
     reasons: Counter[str] = Counter()
     fallback = 0
     held: list[pa.Table] = []  # quarantine rows, held until their line numbers are final
-    with store.batch(name, str(src.path), sha, batch_id) as writer:
-        for chunk in src.chunks():
+    # The store writes chunk k in a worker thread while chunk k+1 is cleaned (both engines do
+    # their work outside the GIL). One chunk at most is in flight, so memory stays bounded; the
+    # worker only ever touches the store inside the load's transaction, and leaving the block
+    # waits for it before the writer commits or rolls back, so a load stays all or nothing.
+    with store.batch(name, report.file, report.sha256, batch_id) as writer, \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="crimelens-load") as pool:
+        pending: Future[None] | None = None
+        for chunk in chunks:
             res = clean_chunk(chunk, chosen, ctx)
             if res.quarantine.num_rows:
                 held.append(res.quarantine)
-            writer.add(res.incidents, res.personal, QUARANTINE_SCHEMA.empty_table())
+            if pending is not None:
+                pending.result()  # re-raises the store's error, if any
+            pending = pool.submit(writer.add, res.incidents, res.personal, QUARANTINE_SCHEMA.empty_table())
             report.read += res.read
             unmapped.update(res.unmapped)
             flags.update(res.flags)
@@ -119,10 +172,17 @@ def ingest_file(
             fallback += res.fallback_dates
             if progress is not None:
                 progress(report.read)
-        if report.read == 0:
+        if pending is not None:
+            pending.result()
+        if rejected is not None and rejected.num_rows:
+            held.append(rejected)
+            report.read += rejected.num_rows
+            reasons.update(rejected.column("reason").to_pylist())
+        if report.read == 0 and src is not None:
             report.notes.append("file has a header but no rows")
         if held:
-            writer.add(INCIDENT_SCHEMA.empty_table(), PERSONAL_SCHEMA.empty_table(), _final_lines(src, held))
+            lines = _final_lines(src, held) if src is not None else pa.concat_tables(held)
+            writer.add(INCIDENT_SCHEMA.empty_table(), PERSONAL_SCHEMA.empty_table(), lines)
         if not known_crs:
             store.set_source_crs(name, ctx.crs, chosen.timezone)
         report.by_reason = dict(reasons.most_common())

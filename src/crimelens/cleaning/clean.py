@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,25 +19,24 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crimelens.cleaning.categories import map_categories
+from crimelens.cleaning.columns import Column, as_series, booleans, constant, field_text, json_objects, strings
 from crimelens.cleaning.coordinates import clean_coordinates
-from crimelens.cleaning.identity import content_ids, hash64, joined
+from crimelens.cleaning.identity import content_ids, hash64, joined_arrow
 from crimelens.cleaning.times import parse_times, precision_of_format
 from crimelens.geo.crs import local_utm, to_local
 from crimelens.geo.h3cells import h3_columns
 from crimelens.governance.pseudonyms import pseudonymise
 from crimelens.schema import (
     AREA_COLUMNS,
-    INCIDENT_COLUMNS,
     INCIDENT_SCHEMA,
+    PERSONAL_FIELDS,
     PERSONAL_SCHEMA,
     QUARANTINE_SCHEMA,
+    UTC_TS,
 )
 from crimelens.sources.mapping import Mapping
 from crimelens.sources.readers import RawChunk
 from crimelens.taxonomy import FLAGS
-
-_TRUE = {"true", "t", "yes", "y", "1", "arrest"}
-_FALSE = {"false", "f", "no", "n", "0"}
 
 
 @dataclass(slots=True)
@@ -79,26 +79,24 @@ def resolve_columns(header: list[str], mapping: Mapping) -> dict[str, str]:
 
 def clean_chunk(chunk: RawChunk, mapping: Mapping, ctx: CleanContext) -> CleanResult:
     """Clean one chunk of raw rows with ``mapping``; see the module docstring."""
-    raw = chunk.frame
-    raw.index = pd.RangeIndex(len(raw))
-    cols = resolve_columns(list(raw.columns), mapping)
-    n = len(raw)
+    raw = chunk.table
+    cols = resolve_columns(raw.column_names, mapping)
+    n = raw.num_rows
+    index = pd.RangeIndex(n)
+    texts: dict[str, Column | None] = {}
+
+    def text(name: str) -> Column | None:
+        """A field's raw text (trimmed, multi-column fields joined; empty → null), Arrow."""
+        if name not in texts:
+            names = mapping.fields.get(name)
+            texts[name] = field_text([raw.column(cols[c]) for c in names]) if names else None
+        return texts[name]
 
     def get(name: str) -> pd.Series | None:
-        names = mapping.fields.get(name)
-        if not names:
-            return None
-        parts = [raw[cols[c]].astype("string").str.strip() for c in names]
-        if len(parts) == 1:
-            s = parts[0]
-        else:
-            s = parts[0].fillna("")
-            for p in parts[1:]:
-                s = s + " " + p.fillna("")
-            s = s.str.strip()
-        return s.where(s != "")
+        t = text(name)
+        return None if t is None else as_series(t)
 
-    reason = pd.Series(None, index=raw.index, dtype=object)
+    reason = pd.Series(None, index=index, dtype=object)
     occurred = get("occurred_at")
     assert occurred is not None  # the mapping requires it
     if mapping.occurred_at_extract is not None:
@@ -116,25 +114,29 @@ def clean_chunk(chunk: RawChunk, mapping: Mapping, ctx: CleanContext) -> CleanRe
                             now=None, required=False)
             optional[name] = t.utc
         else:
-            optional[name] = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us, UTC]")
+            optional[name] = pd.Series(pd.NaT, index=index, dtype="datetime64[us, UTC]")
 
     # identity
     mapped_cols = sorted(cols.values())
-    row_text = joined(raw, list(raw.columns))
+    row_text = joined_arrow(raw, raw.column_names)
     if mapping.id_strategy in ("field", "field_or_content"):
         ids = get("incident_id")
         assert ids is not None  # guaranteed by the mapping validation
         if mapping.id_strategy == "field_or_content" and ids.isna().any():
-            none = ids.isna()
+            none = ids.isna().to_numpy(dtype=bool)
+            at = np.flatnonzero(none)
+            missing_text = pd.Series(joined_arrow(raw.take(at), mapped_cols).to_numpy(zero_copy_only=False),
+                                     index=at, dtype=object)
             ids = ids.astype(object)
-            ids[none] = content_ids(joined(raw[none], mapped_cols), ordinal=True, seen=ctx.seen)
+            ids[none] = content_ids(missing_text, ordinal=True, seen=ctx.seen)
         reason[ids.isna() & reason.isna()] = "missing_id"
     else:
-        ids = content_ids(joined(raw, mapped_cols), ordinal=mapping.id_strategy == "content_ordinal", seen=ctx.seen)
+        all_text = pd.Series(joined_arrow(raw, mapped_cols).to_numpy(zero_copy_only=False), dtype=object)
+        ids = content_ids(all_text, ordinal=mapping.id_strategy == "content_ordinal", seen=ctx.seen)
 
     # coordinates
     coords = clean_coordinates(
-        get("lat"), get("lon"), get("x"), get("y"), crs=mapping.crs, bbox=mapping.bbox, index=raw.index
+        get("lat"), get("lon"), get("x"), get("y"), crs=mapping.crs, bbox=mapping.bbox, index=index
     )
     located = np.isfinite(coords.lat) & np.isfinite(coords.lon)
     if mapping.require_location:
@@ -145,81 +147,88 @@ def clean_chunk(chunk: RawChunk, mapping: Mapping, ctx: CleanContext) -> CleanRe
     ok = reason.isna().to_numpy()
     quarantine = _quarantine(raw, chunk.records, reason, ~ok, ctx)
     if chunk.malformed:
-        quarantine = pa.concat_tables([quarantine, _malformed(chunk.malformed, len(raw.columns), ctx)])
+        quarantine = pa.concat_tables([quarantine, _malformed(chunk.malformed, raw.num_columns, ctx)])
     keep = np.flatnonzero(ok)
+    k = len(keep)
+    at_keep = pa.array(keep, type=pa.int64())
+
+    def kept(values: Column) -> Column:
+        """The kept rows of a raw-row column (no copy in the common case where all are kept)."""
+        return values if k == n else values.take(at_keep)
     cat_text = get("category_text")
     if cat_text is None:
         cat_text = get("offense")
     if cat_text is None:
-        cat_text = pd.Series(None, index=raw.index, dtype="string")
+        cat_text = pd.Series(None, index=index, dtype="string")
     cats = map_categories(cat_text.iloc[keep], mapping)
 
-    def take(s: pd.Series | None) -> pd.Series:
-        if s is None:
-            return pd.Series(None, index=range(len(keep)), dtype=object)
-        return s.iloc[keep].reset_index(drop=True).astype(object).where(lambda v: v.notna(), None)
+    def take(name: str) -> Column:
+        t = text(name)
+        return pa.nulls(k, pa.string()) if t is None else kept(t)
 
-    out = pd.DataFrame(index=range(len(keep)))
-    out["source"] = ctx.source
-    out["incident_id"] = take(ids)
-    out["occurred_at"] = times.utc.iloc[keep].reset_index(drop=True)
+    out: dict[str, Column] = {
+        "source": constant(ctx.source, k, pa.string()),
+        "incident_id": strings(ids.iloc[keep], k),
+    }
+    occurred_at = times.utc.iloc[keep].reset_index(drop=True)
+    out["occurred_at"] = pa.array(occurred_at, type=UTC_TS, from_pandas=True)
     precision = _precision(mapping)
     until = optional["occurred_until"].iloc[keep].reset_index(drop=True)
     if precision in _PERIOD and "occurred_until" not in mapping.fields:
-        until = _period_end(out["occurred_at"], precision, mapping.timezone)
-    out["occurred_until"] = until
-    out["time_precision"] = precision
-    out["reported_at"] = optional["reported_at"].iloc[keep].reset_index(drop=True)
-    out["offense"] = take(get("offense"))
-    out["offense_code"] = take(get("offense_code"))
+        until = _period_end(occurred_at, precision, mapping.timezone)
+    out["occurred_until"] = pa.array(until, type=UTC_TS, from_pandas=True)
+    out["time_precision"] = constant(precision, k, pa.string())
+    out["reported_at"] = pa.array(optional["reported_at"].iloc[keep], type=UTC_TS, from_pandas=True)
+    out["offense"] = take("offense")
+    out["offense_code"] = take("offense_code")
     for c in ("category", "category_group", "category_precision", "crimes_against", "ucr_part1"):
-        out[c] = cats.labels[c].to_numpy()
+        out[c] = pa.array(cats.labels[c], type=pa.string(), from_pandas=True)
     column_flags = {f: (c, p) for f, c, p in mapping.flags if c is not None}
     for flag in FLAGS:
-        explicit = _booleans(take(get(flag)))
+        explicit = booleans(take(flag))
         if flag in column_flags:
             flag_col, flag_pat = column_flags[flag]
-            vals = raw[cols[flag_col]].iloc[keep].reset_index(drop=True).astype("string")
-            explicit = explicit.where(explicit.notna(), vals.str.contains(flag_pat, regex=True).astype(object))
+            vals = as_series(kept(raw.column(cols[flag_col])))
+            found = vals.str.contains(flag_pat, regex=True).astype(object)
+            explicit = pc.coalesce(explicit, pa.array(found, type=pa.bool_(), from_pandas=True))
         from_pattern = cats.flags.get(flag)
         if from_pattern is not None:
-            explicit = explicit.where(explicit.notna(), pd.Series(from_pattern.to_numpy()).where(
-                from_pattern.to_numpy(), None))
+            hit = from_pattern.to_numpy(dtype=bool)
+            explicit = pc.coalesce(explicit, pa.array(hit, mask=~hit))
         out[flag] = explicit
     lat, lon = coords.lat[keep], coords.lon[keep]
-    out["lat"], out["lon"] = lat, lon
+    out["lat"], out["lon"] = pa.array(lat, from_pandas=True), pa.array(lon, from_pandas=True)
     has = np.isfinite(lat)
-    x = np.full(len(keep), np.nan)
-    y = np.full(len(keep), np.nan)
+    x = np.full(k, np.nan)
+    y = np.full(k, np.nan)
     if ctx.crs is not None and has.any():
         x[has], y[has] = to_local(lon[has], lat[has], ctx.crs)
-    out["x"], out["y"] = x, y
-    out["crs"] = pd.Series(ctx.crs, index=out.index, dtype=object).where(has, None)
-    out["location_precision"] = np.where(has, mapping.location_precision, "none")
+    out["x"], out["y"] = pa.array(x, from_pandas=True), pa.array(y, from_pandas=True)
+    out["crs"] = pc.if_else(pa.array(has), pa.scalar(ctx.crs, pa.string()), pa.scalar(None, pa.string()))
+    out["location_precision"] = pc.if_else(pa.array(has), mapping.location_precision, "none")
     for res, cells in h3_columns(lat, lon).items():
-        out[f"h3_{res}"] = cells
-    out["address"] = take(get("address"))
+        out[f"h3_{res}"] = pa.array(cells, type=pa.int64(), from_pandas=True)
+    out["address"] = take("address")
     for area in AREA_COLUMNS:
-        out[area] = take(get(area))
-    out["premises"] = take(get("premises"))
-    out["arrest"] = _booleans(take(get("arrest")))
-    out["outcome"] = take(get("outcome"))
-    out["discovery"] = _discovery(take(get("discovery")), mapping)
-    personal_cols = {f: take(get(f)) for f in ("suspect", "victim", "narrative")}
+        out[area] = take(area)
+    out["premises"] = take("premises")
+    out["arrest"] = booleans(take("arrest"))
+    out["outcome"] = take("outcome")
+    out["discovery"] = _discovery(take("discovery"), mapping)
+    personal_cols = {f: take(f) for f in PERSONAL_FIELDS}
     for field_name in ("suspect", "victim"):
-        out[f"{field_name}_ref"] = (
-            pseudonymise(personal_cols[field_name], ctx.key) if field_name in mapping.fields else None
-        )
-    out["has_narrative"] = personal_cols["narrative"].notna().to_numpy()
-    qflags = coords.flag.iloc[keep].reset_index(drop=True)
-    out["quality_flags"] = qflags
-    out["extra"] = _extra_json(raw.iloc[keep].reset_index(drop=True), set(cols.values()))
-    out["batch_id"] = ctx.batch_id
-    out["ingested_at"] = ctx.ingested_at
-    out["row_hash"] = hash64(row_text.iloc[keep].reset_index(drop=True))
-    incidents = pa.Table.from_pandas(out[list(INCIDENT_COLUMNS)], schema=INCIDENT_SCHEMA, preserve_index=False)
+        refs = pseudonymise(as_series(personal_cols[field_name]), ctx.key) if field_name in mapping.fields else None
+        out[f"{field_name}_ref"] = strings(refs, k)
+    out["has_narrative"] = pc.is_valid(personal_cols["narrative"])
+    qflags = coords.flag.iloc[keep]
+    out["quality_flags"] = strings(qflags.to_numpy(dtype=object), k)
+    out["extra"] = _extra_json(raw, set(cols.values()), kept, k)
+    out["batch_id"] = constant(ctx.batch_id, k, pa.string())
+    out["ingested_at"] = constant(ctx.ingested_at, k, UTC_TS)
+    out["row_hash"] = pa.array(hash64(kept(row_text)), type=pa.int64())
+    incidents = _table(out, INCIDENT_SCHEMA)
 
-    personal = _personal(out, personal_cols, ctx)
+    personal = _personal(out["source"], out["incident_id"], personal_cols, ctx)
     flag_counts = Counter(qflags.dropna().tolist())
     return CleanResult(
         incidents=incidents,
@@ -231,6 +240,15 @@ def clean_chunk(chunk: RawChunk, mapping: Mapping, ctx: CleanContext) -> CleanRe
         by_reason=Counter(reason.dropna().tolist()) + Counter({"malformed_row": len(chunk.malformed)}),
         fallback_dates=times.fallback,
     )
+
+
+def _table(columns: dict[str, Column], schema: pa.Schema) -> pa.Table:
+    """The columns as a table of ``schema``, refusing nulls in non-nullable fields."""
+    arrays = [columns[f.name] for f in schema]
+    for f, a in zip(schema, arrays, strict=True):
+        if not f.nullable and a.null_count:
+            raise ValueError(f"Field {f.name} was non-nullable but the column had {a.null_count} null values")
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 _PERIOD = {"hour": "h", "day": "D", "month": "MS", "year": "YS"}
@@ -275,31 +293,23 @@ def _period_end(start: pd.Series, precision: str, timezone: str) -> pd.Series:
     return out
 
 
-def _booleans(s: pd.Series) -> pd.Series:
-    low = s.astype("string").str.strip().str.lower()
-    out = pd.Series(None, index=s.index, dtype=object)
-    out[low.isin(_TRUE).fillna(False).to_numpy(bool)] = True
-    out[low.isin(_FALSE).fillna(False).to_numpy(bool)] = False
-    return out
-
-
-def _discovery(s: pd.Series, mapping: Mapping) -> pd.Series:
+def _discovery(values: Column, mapping: Mapping) -> pa.Array:
     table = mapping.values.get("discovery", {})
     default = mapping.discovery
     if "discovery" not in mapping.fields:
-        return pd.Series(default, index=s.index, dtype=object)
-    return pd.Series(
-        [table.get(str(v).strip().lower(), default) if v is not None else default for v in s.tolist()],
-        index=s.index, dtype=object,
+        return constant(default, len(values), pa.string())
+    return pa.array(
+        [table.get(str(v).strip().lower(), default) if v is not None else default for v in values.to_pylist()],
+        type=pa.string(),
     )
 
 
 def _quarantine(
-    raw: pd.DataFrame, records: pd.Series, reason: pd.Series, bad: np.ndarray, ctx: CleanContext
+    raw: pa.Table, records: pd.Series, reason: pd.Series, bad: np.ndarray, ctx: CleanContext
 ) -> pa.Table:
     if not bad.any():
         return QUARANTINE_SCHEMA.empty_table()
-    rows = raw[bad]
+    rows = raw.filter(pa.array(bad)).to_pandas()
     messages = {
         "missing_date": "no occurrence date",
         "bad_date": "occurrence date could not be parsed",
@@ -344,40 +354,27 @@ def _malformed(texts: list[str], width: int, ctx: CleanContext) -> pa.Table:
     )
 
 
-def _personal(out: pd.DataFrame, cols: dict[str, pd.Series], ctx: CleanContext) -> pa.Table:
-    any_personal = cols["suspect"].notna() | cols["victim"].notna() | cols["narrative"].notna()
-    if not any_personal.any():
+def _personal(source: Column, ids: Column, cols: dict[str, Column], ctx: CleanContext) -> pa.Table:
+    any_personal = pc.or_(pc.or_(pc.is_valid(cols["suspect"]), pc.is_valid(cols["victim"])),
+                          pc.is_valid(cols["narrative"]))
+    if not pc.any(any_personal).as_py():
         return PERSONAL_SCHEMA.empty_table()
-    m = any_personal.to_numpy()
     return pa.table(
         {
-            "source": out["source"][m].tolist(),
-            "incident_id": out["incident_id"][m].tolist(),
-            "suspect": cols["suspect"][m].tolist(),
-            "victim": cols["victim"][m].tolist(),
-            "narrative": cols["narrative"][m].tolist(),
-            "batch_id": [ctx.batch_id] * int(m.sum()),
+            "source": source.filter(any_personal),
+            "incident_id": ids.filter(any_personal),
+            "suspect": cols["suspect"].filter(any_personal),
+            "victim": cols["victim"].filter(any_personal),
+            "narrative": cols["narrative"].filter(any_personal),
+            "batch_id": constant(ctx.batch_id, pc.sum(any_personal).as_py(), pa.string()),
         },
         schema=PERSONAL_SCHEMA,
     )
 
 
-def _extra_json(raw: pd.DataFrame, mapped: set[str]) -> pd.Series:
-    """The raw columns no field took, as one JSON object per row (built column-wise)."""
-    rest = [c for c in raw.columns if c not in mapped]
-    if not rest or raw.empty:
-        return pd.Series(None, index=raw.index, dtype=object)
-    pieces: list[pa.Array] = []
-    for i, c in enumerate(rest):
-        col = pa.array(raw[c].astype(object).where(raw[c].notna(), None), type=pa.string())
-        esc = col
-        if pc.any(pc.match_substring_regex(col, r'["\\\x00-\x1f]')).as_py():
-            for a, b in (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")):
-                esc = pc.replace_substring(esc, a, b)
-            esc = pc.replace_substring_regex(esc, r"[\x00-\x08\x0b\x0c\x0e-\x1f]", "\ufffd")
-        lead = ("{" if i == 0 else ",") + json.dumps(c) + ":"
-        quoted = pc.binary_join_element_wise(lead + '"', esc, '"', "")
-        pieces.append(pc.if_else(pc.is_null(col), lead + "null", quoted))
-    pieces.append(pa.array(["}"] * len(raw), type=pa.string()))
-    joined_arr = pc.binary_join_element_wise(*pieces, "")
-    return pd.Series(joined_arr.to_numpy(zero_copy_only=False), index=raw.index, dtype=object)
+def _extra_json(raw: pa.Table, mapped: set[str], kept: Callable[[Column], Column], k: int) -> Column:
+    """The raw columns no field took, as one JSON object for each of the ``k`` kept rows."""
+    rest = [c for c in raw.column_names if c not in mapped]
+    if not rest or not k:
+        return pa.nulls(k, pa.string())
+    return json_objects(pa.table([kept(raw.column(c)) for c in rest], names=rest))

@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from crimelens.cleaning.columns import arrow_strings
 from crimelens.geo.crs import to_wgs84
 
 #: Points farther than this from the dataset's centre are flagged when no bbox is given.
@@ -100,7 +101,7 @@ def _numeric_pair(
 
 def to_float(s: pd.Series) -> np.ndarray:
     """Strings to float64 (NaN where not a number): Arrow's cast, falling back to pandas on bad values."""
-    arr = pa.array(s.astype(object).where(s.notna(), None), type=pa.string())
+    arr = arrow_strings(s)
     try:
         out = pc.cast(pc.utf8_trim_whitespace(arr), pa.float64()).to_numpy(zero_copy_only=False)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):

@@ -24,17 +24,26 @@ _KEY_B = "crimelens-row-v1"
 
 
 def joined(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
-    """Join the given raw string columns into one string per row (nulls as empty)."""
-    arrays = [pa.array(frame[c].astype("string").fillna("\x00"), type=pa.string()) for c in columns]
-    if not arrays:
-        return pd.Series([""] * len(frame), index=frame.index, dtype=object)
-    out = pc.binary_join_element_wise(*arrays, _SEP)
+    """Join the given raw string columns into one string per row (nulls as NUL characters)."""
+    table = pa.table({c: pa.array(frame[c].astype("string"), type=pa.string()) for c in columns})
+    out = joined_arrow(table, columns) if columns else pa.array([""] * len(frame), type=pa.string())
     return pd.Series(out.to_numpy(zero_copy_only=False), index=frame.index, dtype=object)
 
 
-def hash64(values: pd.Series, key: str = _KEY_B) -> np.ndarray:
+def joined_arrow(table: pa.Table, columns: list[str]) -> pa.Array | pa.ChunkedArray:
+    """:func:`joined` for an Arrow table of strings, staying in Arrow."""
+    if not columns:
+        return pa.array([""] * table.num_rows, type=pa.string())
+    out: pa.Array | pa.ChunkedArray = pc.binary_join_element_wise(
+        *[pc.fill_null(table.column(c), "\x00") for c in columns], _SEP
+    )
+    return out
+
+
+def hash64(values: pd.Series | pa.Array | pa.ChunkedArray, key: str = _KEY_B) -> np.ndarray:
     """A keyed 64-bit SipHash of each string, as signed int64 (stable across runs and machines)."""
-    h = pd.util.hash_array(values.to_numpy(dtype=object), hash_key=key, categorize=False)
+    objects = values.to_numpy(dtype=object) if isinstance(values, pd.Series) else values.to_numpy(zero_copy_only=False)
+    h = pd.util.hash_array(objects, hash_key=key, categorize=False)
     return h.view(np.int64)
 
 

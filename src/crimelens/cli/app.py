@@ -22,6 +22,8 @@ app = typer.Typer(
 #: when the extra is missing.
 COMMAND_MODULES = (
     "crimelens.cli.ingest_cmds",
+    "crimelens.cli.stream_cmds",
+    "crimelens.cli.fetch_cmds",
     "crimelens.cli.generate_cmds",
     "crimelens.cli.demo_cmds",
     "crimelens.cli.analysis_cmds",
@@ -33,7 +35,6 @@ COMMAND_MODULES = (
     "crimelens.cli.alerts_cmds",
     "crimelens.cli.report_cmds",
     "crimelens.cli.service_cmds",
-    "crimelens.cli.fetch_cmds",
 )
 
 for _name in COMMAND_MODULES:

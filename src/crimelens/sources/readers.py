@@ -1,9 +1,9 @@
 """Chunked readers that turn a source file into raw string columns.
 
-Every reader yields :class:`RawChunk` objects: a :class:`pandas.DataFrame` whose columns are the
-file's own column names holding strings (nulls for empty cells) plus the record number of each
-row, so that a rejected row can be reported with its place in the file. Reading is streamed in
-blocks, so file size is not bounded by memory.
+Every reader yields :class:`RawChunk` objects: an Arrow table whose columns are the file's own
+column names holding strings (nulls for empty cells) plus the record number of each row, so that
+a rejected row can be reported with its place in the file. Reading is streamed in blocks, so
+file size is not bounded by memory.
 
 CSV handling: the delimiter is sniffed from the first block (``,`` ``;`` tab ``|``), a UTF-8
 byte-order mark is skipped, quoted fields may hold line breaks, and a file that is not valid
@@ -47,6 +47,7 @@ _BLOCK = 16 << 20
 class RawChunk:
     """A block of raw rows: string columns named as in the file, and their record numbers.
 
+    ``table`` holds the rows as Arrow strings; :attr:`frame` gives them as a pandas frame.
     ``records`` holds the 1-based record number of each row counting the header as record 1,
     which is the physical line number for files without line breaks inside quoted fields.
     ``malformed`` holds the raw text of rows skipped because their field count differs from the
@@ -54,9 +55,17 @@ class RawChunk:
     :func:`record_lines` when the load ends.
     """
 
-    frame: pd.DataFrame
+    table: pa.Table
     records: pd.Series
     malformed: list[str] = field(default_factory=list)
+    _frame: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The rows as a pandas frame of strings (built on first use)."""
+        if self._frame is None:
+            self._frame = self.table.to_pandas()
+        return self._frame
 
 
 @dataclass(slots=True)
@@ -125,6 +134,8 @@ def _is_utf8(p: Path) -> bool:
     try:
         with _open_binary(p) as fh:
             while block := fh.read(_BLOCK):
+                if block.isascii() and not decoder.getstate()[0]:
+                    continue  # ASCII is valid UTF-8 and no multi-byte character is pending
                 decoder.decode(block)
             decoder.decode(b"", final=True)
     except UnicodeDecodeError:
@@ -207,6 +218,8 @@ def _csv_chunks(src: SourceFile) -> Iterator[RawChunk]:
         strings_can_be_null=True,
         null_values=[""],
         quoted_strings_can_be_null=True,
+        # open_source already read the whole file as UTF-8 (or it is transcoded from Latin-1)
+        check_utf8=False,
     )
     record = 2  # the header is record 1
     try:
@@ -217,10 +230,9 @@ def _csv_chunks(src: SourceFile) -> Iterator[RawChunk]:
                 table = pa.Table.from_batches([batch]).rename_columns(names)
                 for start in range(0, max(table.num_rows, 1), src.chunk_rows):
                     part = table.slice(start, src.chunk_rows)
-                    frame = part.to_pandas()
-                    n = len(frame)
+                    n = part.num_rows
                     bad, skipped[:] = list(skipped), []
-                    yield RawChunk(frame, pd.Series(range(record, record + n), index=frame.index), bad)
+                    yield RawChunk(part, pd.Series(range(record, record + n)), bad)
                     record += n
     except pa.ArrowInvalid as exc:
         msg = str(exc).split("\n")[0]
@@ -286,9 +298,9 @@ def _parquet_chunks(src: SourceFile) -> Iterator[RawChunk]:
         cols = {}
         for name, col in zip(batch.schema.names, batch.columns, strict=True):
             cols[name] = col if pa.types.is_string(col.type) else _stringify(col)
-        frame = pa.table(cols).to_pandas()
-        n = len(frame)
-        yield RawChunk(frame, pd.Series(range(record, record + n), index=frame.index))
+        table = pa.table(cols)
+        n = table.num_rows
+        yield RawChunk(table, pd.Series(range(record, record + n)))
         record += n
 
 
@@ -340,4 +352,6 @@ def _geojson_chunks(src: SourceFile) -> Iterator[RawChunk]:
             rows.append(row)
         frame = pd.DataFrame(rows, columns=src.columns, dtype=object)
         n = len(frame)
-        yield RawChunk(frame, pd.Series(range(start + 1, start + 1 + n), index=frame.index))
+        table = pa.Table.from_pandas(frame, schema=pa.schema([(c, pa.string()) for c in src.columns]),
+                                     preserve_index=False)
+        yield RawChunk(table, pd.Series(range(start + 1, start + 1 + n), index=frame.index), [], frame)

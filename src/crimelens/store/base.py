@@ -135,10 +135,11 @@ def split_chunk(incidents: pa.Table, personal: pa.Table, stored_ids: pa.Array, s
     and classified as updates or duplicates at commit. Personal rows follow their incident.
     """
     ids = incidents.column("incident_id")
-    repeated = pd.Series(ids.to_numpy(zero_copy_only=False)).duplicated(keep=False).to_numpy()
-    to_stage = repeated | pc.is_in(ids, value_set=stored_ids).to_numpy(zero_copy_only=False)
-    direct = incidents.filter(pa.array(~to_stage)) if to_stage.any() else incidents
-    staged = incidents.filter(pa.array(to_stage))
+    counts = pc.value_counts(ids)
+    repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+    to_stage = pc.or_(pc.is_in(ids, value_set=repeated), pc.is_in(ids, value_set=stored_ids))
+    direct = incidents.filter(pc.invert(to_stage)) if pc.any(to_stage).as_py() else incidents
+    staged = incidents.filter(to_stage)
     seq = pa.array(range(seq_start, seq_start + staged.num_rows), type=pa.int64())
 
     def follow(rows: pa.Table) -> pa.Table:

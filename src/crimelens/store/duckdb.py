@@ -30,6 +30,7 @@ from crimelens.store.sql import counts_sql, ddl_for, where_clause
 
 SCHEMA_VERSION = 1
 LOAD_MEMORY_LIMIT = "512MB"
+LOAD_THREADS = 1
 
 
 class DuckDBStore:
@@ -198,6 +199,9 @@ class DuckDBBatch:
     def __enter__(self) -> DuckDBBatch:
         # Bound the engine's buffers during a load so a large file spills to disk instead of memory.
         self.con.execute(f"SET memory_limit = '{LOAD_MEMORY_LIMIT}'")
+        # Chunks arrive from a cleaning thread and are smaller than a row group: one engine thread
+        # writes them faster than several (no coordination) and leaves the other cores to cleaning.
+        self.con.execute(f"SET threads = {LOAD_THREADS}")
         self.con.execute("BEGIN TRANSACTION")
         self._open = True
         for name, schema in (("stage", INCIDENT_SCHEMA), ("stage_personal", PERSONAL_SCHEMA),
@@ -235,10 +239,11 @@ class DuckDBBatch:
             self._insert("stage_quarantine", quarantine)
 
     def _insert(self, table: str, rows: pa.Table) -> None:
+        # A relation from the Arrow table, not a registered view: an INSERT from a registered
+        # table keeps its Arrow buffers alive until the transaction ends, so a large file's
+        # memory would grow with its size.
         if rows.num_rows:
-            self.con.register("rows_in", rows)
-            self.con.execute(f"INSERT INTO {table} SELECT * FROM rows_in")  # noqa: S608 -- fixed table names
-            self.con.unregister("rows_in")
+            self.con.from_arrow(rows).insert_into(table)
 
     def commit(self, report: IngestReport) -> IngestReport:
         """Classify staged rows against the store, write them, record the file, commit.
@@ -249,6 +254,7 @@ class DuckDBBatch:
         straight from the staging table.
         """
         con = self.con
+        con.execute("RESET threads")  # the classification joins below scan the stored table
         cols = ", ".join(f'"{c}"' for c in INCIDENT_COLUMNS)
         staged = _scalar(con, "SELECT count(*) FROM stage")
         distinct = _scalar(con, "SELECT count(DISTINCT incident_id) FROM stage")
@@ -318,6 +324,7 @@ class DuckDBBatch:
             self.con.execute("ROLLBACK")
             self._open = False
             self.con.execute("RESET memory_limit")
+            self.con.execute("RESET threads")
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:

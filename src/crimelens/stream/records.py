@@ -1,0 +1,164 @@
+"""Stream messages → the raw-table form the file readers give, plus quarantine rows for the rest.
+
+Pure functions (no network): the consumer hands them ``(sequence, body)`` pairs.
+
+A message body is UTF-8 JSON holding one incident record as an object in the source's own
+field names (``{"id": "13311263", "date": "2024-01-15T23:30:00.000", ...}``), a JSON array of
+such objects, or NDJSON (one object per line). Values become the strings a CSV reader would
+give: strings as they are, numbers in JSON spelling, booleans as ``true``/``false``, nested
+objects and arrays as compact JSON, ``null`` as a missing value.
+
+A body that is not valid JSON, and a JSON value that is not an object, cannot be cleaned: each
+becomes one quarantine row (reason ``bad_json`` or ``not_an_object``) whose "line" is the
+message's stream sequence. Records that parse are cleaned like file rows; the rows cleaning
+rejects are quarantined with the same sequence as their line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from crimelens.schema import QUARANTINE_SCHEMA
+from crimelens.sources.readers import RawChunk
+
+#: Quarantine reasons for messages refused before cleaning, with their messages.
+REASONS = {
+    "bad_json": "message is not valid UTF-8 JSON",
+    "not_an_object": "JSON value is not an object (one incident record)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One stream message: its stream sequence and its body."""
+
+    seq: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A message (or an element of one) that holds no record; ``raw`` is a JSON object."""
+
+    seq: int
+    reason: str
+    raw: str
+
+
+@dataclass(slots=True)
+class Decoded:
+    """The records of a batch of messages, each with its sequence, and the rejections."""
+
+    records: list[tuple[int, dict[str, str]]]
+    rejections: list[Rejection]
+
+
+def decode(messages: Iterable[Message]) -> Decoded:
+    """Parse message bodies into flat string records (see the module docstring)."""
+    out = Decoded([], [])
+    for msg in messages:
+        try:
+            text = msg.data.decode("utf-8")
+        except UnicodeDecodeError:
+            out.rejections.append(_bad_json(msg.seq, msg.data.decode("utf-8", errors="replace")))
+            continue
+        try:
+            values = _values(json.loads(text))
+        except json.JSONDecodeError:
+            lines = [ln for ln in text.splitlines() if ln.strip()]
+            if len(lines) < 2:
+                out.rejections.append(_bad_json(msg.seq, text))
+                continue
+            values = []
+            for line in lines:  # NDJSON: each line stands alone
+                try:
+                    values.append(json.loads(line))
+                except json.JSONDecodeError:
+                    out.rejections.append(_bad_json(msg.seq, line))
+        for value in values:
+            if isinstance(value, dict):
+                out.records.append((msg.seq, flatten(value)))
+            else:
+                raw = json.dumps({"_value": value}, ensure_ascii=False)
+                out.rejections.append(Rejection(msg.seq, "not_an_object", raw))
+    return out
+
+
+def _values(doc: Any) -> list[Any]:
+    return list(doc) if isinstance(doc, list) else [doc]
+
+
+def _bad_json(seq: int, text: str) -> Rejection:
+    return Rejection(seq, "bad_json", json.dumps({"_message": text}, ensure_ascii=False))
+
+
+def flatten(record: dict[str, Any]) -> dict[str, str]:
+    """A JSON object as the strings a CSV reader would give; ``null`` values are left out."""
+    out: dict[str, str] = {}
+    for k, v in record.items():
+        if v is None:
+            continue
+        if isinstance(v, str):
+            out[str(k)] = v
+        elif isinstance(v, bool):
+            out[str(k)] = "true" if v else "false"
+        elif isinstance(v, int | float):
+            out[str(k)] = json.dumps(v)
+        else:
+            out[str(k)] = json.dumps(v, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return out
+
+
+def to_chunks(records: Sequence[tuple[int, dict[str, str]]], columns: Iterable[str]) -> list[RawChunk]:
+    """Raw chunks of string columns, one per set of fields present, each with every ``columns`` name.
+
+    Records are grouped by the fields they carry and each group's columns are sorted, padded
+    with null columns for the mapping's ``columns`` a record lacks. A record's raw row (and so
+    its row hash) then depends on the record alone, never on the other records of its batch:
+    a redelivered or republished record is recognised as a duplicate.
+    """
+    wanted = list(columns)
+    groups: dict[tuple[str, ...], list[tuple[int, dict[str, str]]]] = {}
+    for seq, rec in records:
+        groups.setdefault(tuple(sorted(rec)), []).append((seq, rec))
+    chunks = []
+    for keys, rows in groups.items():
+        have = {k.strip().lower() for k in keys}
+        names = sorted({*keys, *(c for c in wanted if c.strip().lower() not in have)})
+        table = pa.table({name: pa.array([rec.get(name) for _, rec in rows], type=pa.string()) for name in names})
+        chunks.append(RawChunk(table, pd.Series([seq for seq, _ in rows], dtype="int64")))
+    return chunks
+
+
+def rejected_table(rejections: Sequence[Rejection], *, source: str, file: str, batch_id: str) -> pa.Table:
+    """Quarantine rows (``QUARANTINE_SCHEMA``) for messages refused before cleaning."""
+    n = len(rejections)
+    return pa.table(
+        {
+            "source": [source] * n,
+            "file": [file] * n,
+            "line": pa.array([r.seq for r in rejections], type=pa.int64()),
+            "reason": [r.reason for r in rejections],
+            "message": [REASONS[r.reason] for r in rejections],
+            "raw": [r.raw for r in rejections],
+            "batch_id": [batch_id] * n,
+        },
+        schema=QUARANTINE_SCHEMA,
+    )
+
+
+def batch_sha256(messages: Iterable[Message]) -> str:
+    """SHA-256 over the sequences and bodies of a batch (recorded in the store's load log)."""
+    h = hashlib.sha256()
+    for msg in messages:
+        h.update(msg.seq.to_bytes(8, "big", signed=False))
+        h.update(len(msg.data).to_bytes(8, "big", signed=False))
+        h.update(msg.data)
+    return h.hexdigest()
