@@ -53,6 +53,7 @@ def ingest_file(
     now: pd.Timestamp | None = None,
     progress: Progress | None = None,
     chunk_rows: int = 250_000,
+    origin: str | None = None,
 ) -> IngestReport:
     """Load one file into ``store`` in a single transaction and return its accounting.
 
@@ -72,6 +73,9 @@ def ingest_file(
         Reference time for "date in the future" (defaults to the current time).
     progress
         Called with the number of rows read so far after each chunk.
+    origin
+        What to record as the file in the load log and quarantine (e.g. the URL a connector
+        fetched); defaults to the path.
 
     Raises
     ------
@@ -94,13 +98,13 @@ def ingest_file(
         )
     name = source or chosen.name
     batch_id = uuid.uuid4().hex
-    report = IngestReport(source=name, file=str(src.path), sha256=sha, batch_id=batch_id,
+    report = IngestReport(source=name, file=origin or str(src.path), sha256=sha, batch_id=batch_id,
                           preset=chosen.name, encoding=src.encoding, notes=list(src.notes))
     if store.file_seen(name, sha):
         report.skipped = True
         report.notes.append("file already ingested (same SHA-256): nothing to do")
         return report
-    return _load(store, src.chunks(), chosen, report, key=key, now=now, file=src.path.name, src=src,
+    return _load(store, src.chunks(), chosen, report, key=key, now=now, file=origin or src.path.name, src=src,
                  progress=progress, started=started)
 
 

@@ -86,6 +86,8 @@ def test_socrata_pages_ingest_and_refetch_is_a_noop(server: Server, store: Store
     assert not list(tmp_path.glob(".crimelens-fetch-*"))  # the staging folder is gone
     info = store.info()
     assert info["incidents"] == 25 and info["by_source"] == {"chicago_socrata": 25}
+    logged = store.execute("SELECT file FROM files")["file"].tolist()  # the load log names the URL
+    assert len(logged) == 1 and logged[0].startswith("https://localhost") and "SECRET" not in logged[0]
 
     again = fetch_socrata(server.fetcher(), store, query, key=TEST_KEY, mapping=load_preset("chicago_socrata"),
                           workdir=tmp_path)
