@@ -138,15 +138,17 @@ Filter = Annotated[IncidentFilter, Depends(incident_filter)]
 
 
 async def cached_json(svc: Service, key: Hashable, model: type[BaseModel],
-                      compute: Callable[[], dict[str, Any]]) -> Response:
+                      compute: Callable[[], dict[str, Any]], *, inline: bool = False) -> Response:
     """A read-only product as JSON, validated by ``model`` and serialised once per data generation.
 
-    Cache hits are answered on the event loop without a worker thread, validation or encoding.
+    Cache hits are answered on the event loop without a worker thread, validation or encoding;
+    so are misses with ``inline`` (a product the counts rollup answers in a few milliseconds,
+    cheaper than a thread hand-off); other misses are computed in a worker thread.
     """
     def build() -> bytes:
         return model(**compute()).model_dump_json(by_alias=True).encode()
 
-    body: bytes = await svc.rt.acached(key, build)
+    body: bytes = svc.rt.cached(key, build) if inline else await svc.rt.acached(key, build)
     return Response(body, media_type="application/json")
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -37,8 +38,11 @@ _MAX_GROUPS = 20_000_000  # larger cross products go to the store
 
 @dataclass(frozen=True)
 class _Key:
+    """Integer codes per row and the distinct values they index, in sorted order (so code order
+    is value order and grouped results come out sorted like the store's ``ORDER BY``)."""
+
     codes: npt.NDArray[np.int64]
-    values: pd.Index
+    values: npt.NDArray[Any]
 
 
 def hourly_counts_keys() -> list[str]:
@@ -68,9 +72,9 @@ class CountsRollup:
         self._t = start.to_numpy(dtype="datetime64[ns]").astype(np.int64)
         self._n = hourly["count"].to_numpy(dtype=np.int64)[order]
         self._keys: dict[str, _Key] = {}
-        for name in STORED_KEYS:
-            codes, values = pd.factorize(hourly[name].iloc[order], use_na_sentinel=False)
-            self._keys[name] = _Key(codes.astype(np.int64), pd.Index(values))
+        for name in STORED_KEYS:  # the schema makes these non-null
+            codes, values = pd.factorize(hourly[name].iloc[order].astype(object), sort=True)
+            self._keys[name] = _Key(codes.astype(np.int64), np.asarray(values, dtype=object))
         local = start.dt.tz_convert(timezone).dt.tz_localize(None)
         #: whether every hour starts on a local whole hour (false for zones offset by 30 or 45 min)
         self.exact = bool((local.dt.minute == 0).all()) if len(local) else True
@@ -84,7 +88,7 @@ class CountsRollup:
         }
         for name, series in derived.items():
             codes, values = pd.factorize(series, sort=True)
-            self._keys[name] = _Key(codes.astype(np.int64), pd.Index(values))
+            self._keys[name] = _Key(codes.astype(np.int64), np.asarray(values))
 
     def __len__(self) -> int:
         return len(self._n)
@@ -117,9 +121,9 @@ class CountsRollup:
         totals = np.bincount(flat, weights=weights, minlength=0).astype(np.int64)
         present = np.flatnonzero(totals)
         parts = np.unravel_index(present, sizes)
-        out = pd.DataFrame({k: self._keys[k].values.take(codes) for k, codes in zip(by, parts, strict=True)})
+        out = pd.DataFrame({k: self._keys[k].values[codes] for k, codes in zip(by, parts, strict=True)})
         out["count"] = totals[present]
-        return out.sort_values(list(by), na_position="last", kind="stable").reset_index(drop=True)
+        return out  # ravel order is lexicographic in the sorted codes: already ORDER BY ``by``
 
     def _mask(self, flt: IncidentFilter, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_] | None:
         conds: list[npt.NDArray[np.bool_]] = []
@@ -137,5 +141,5 @@ class CountsRollup:
 
     def _isin(self, key: str, wanted: list[str], rows: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
         k = self._keys[key]
-        codes = np.flatnonzero(k.values.isin(wanted))
+        codes = np.flatnonzero(np.isin(k.values, np.asarray(wanted, dtype=object)))
         return np.isin(k.codes[rows], codes)

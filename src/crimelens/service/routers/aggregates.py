@@ -27,21 +27,24 @@ async def timeseries(_: Viewer, flt: Filter, svc: Svc, store: Reader,
                      period: Literal["day", "week", "month"] = "week", stl: bool = False) -> Response:
     """Zero-filled counts; with ``stl=true`` also trend, seasonal and residual (Cleveland et al. 1990)."""
     return await cached_json(svc, ("trend", repr(flt), period, stl), SeriesOut,
-                             lambda: products.trend(store, flt, period, stl))
+                             lambda: products.trend(store, flt, period, stl),
+                             inline=not stl and svc.rt.rollup_answers([period, "time_precision"], flt))
 
 
 @router.get("/hour-weekday", response_model=MatrixOut, summary="Weekday × hour counts")
 async def hour_weekday(_: Viewer, flt: Filter, svc: Svc, store: Reader) -> Response:
     """Incidents by weekday (Monday first) and hour (UTC)."""
     return await cached_json(svc, ("hw", repr(flt)), MatrixOut,
-                             lambda: products.hour_weekday(store, flt))
+                             lambda: products.hour_weekday(store, flt),
+                             inline=svc.rt.rollup_answers(["hour", "weekday", "time_precision"], flt))
 
 
 @router.get("/categories", response_model=RowsOut, summary="Counts per category")
 async def categories(_: Viewer, flt: Filter, svc: Svc, store: Reader) -> Response:
     """Counts per canonical category, largest first."""
     return await cached_json(svc, ("cat", repr(flt)), RowsOut,
-                             lambda: products.categories(store, flt))
+                             lambda: products.categories(store, flt),
+                             inline=svc.rt.rollup_answers(["category", "category_group"], flt))
 
 
 @router.get("/areas", response_model=RowsOut, summary="Counts per area")
