@@ -3,14 +3,17 @@
 Usage (from the repository root, with ../shared/datasets present)::
 
     python bench/classify.py quality [--sample N] [--out FILE.json]   # Toronto MCI metric tables
-    python bench/classify.py speed   [--n 200000] [--models lightgbm,random_forest,...]
+    python bench/classify.py speed   [--n 200000] [--models lightgbm,random_forest,...] [--rows mlp=100000]
     python bench/classify.py text    [--out FILE.json]               # Madison narratives
 
 ``quality`` holds out 20% of the Toronto MCI incidents twice -- at random and the latest 20% by
 time -- and scores the class prior, the one-hot logistic baseline, plain LightGBM (time, place
-and premises only) and the default classifier. ``speed`` times training on ``--n`` incidents and
-prediction, per model, with two threads. ``text`` reports type-from-text macro-F1 of TF-IDF and
-embeddings on a stratified hold-out, redaction recall/precision on the hand-labelled sample
+and premises only) and the default classifier; models with place-history features are scored
+twice, "frozen" (only training incidents known) and "+history" (each held-out incident also sees
+the held-out incidents strictly before it, as a deployed model does). ``speed`` times training
+on ``--n`` incidents and prediction, per model, with two threads (``--rows`` gives slow learners
+fewer incidents). ``text`` reports type-from-text macro-F1 of TF-IDF and embeddings on a
+stratified hold-out, redaction recall/precision on the hand-labelled sample
 (tests/text/redaction_gold.json) and narratives per second for redaction and embedding.
 """
 
@@ -59,6 +62,9 @@ def load_toronto(nrows: int | None = None) -> pd.DataFrame:
         "lon": raw["Long"].to_numpy(float),
         "premises": raw["premises_type"].to_numpy(),
         "neighbourhood": raw["Neighbourhood"].to_numpy(),
+        # the flags the store keeps in the canonical ``extra`` JSON (all 0 in this extract)
+        "extra": ('{"Pub_Id": "' + raw["Pub_Id"].astype(str) + '", "Park_Id": "' + raw["Park_Id"].astype(str)
+                  + '", "PS_Id": "' + raw["PS_Id"].astype(str) + '"}').to_numpy(),
     })
 
 
@@ -92,13 +98,23 @@ def quality(args: argparse.Namespace) -> dict[str, Any]:
             t0 = time.perf_counter()
             clf = models[name].fit(train)
             fit_s = time.perf_counter() - t0
-            p = clf.predict_proba(test)
-            rows[name] = score(y, p, clf.classes_, y_pred=clf.decide(p), name=name).to_dict()
-            rows[name]["argmax_macro_f1"] = score(y, p, clf.classes_, name=name).macro_f1
-            rows[name]["fit_s"] = round(fit_s, 1)
-            rows[name]["validation"] = clf.validation_
-            print(split, name, {k: rows[name][k] for k in ("log_loss", "macro_f1", "accuracy", "roc_auc_ovr")},
-                  flush=True)
+            # "frozen": only the training incidents are known (a model never updated after training);
+            # "+history": each held-out incident also sees the labelled held-out incidents strictly
+            # before it, as a deployed model does with the store (context and profile features only)
+            protocols: dict[str, pd.DataFrame | None] = {name: None}
+            if clf.features_.context_ is not None or clf.features_.profile_ is not None:
+                protocols[f"{name}+history"] = test
+            for row, hist in protocols.items():
+                t0 = time.perf_counter()
+                p = clf.predict_proba(test, history=hist)
+                pred_s = time.perf_counter() - t0
+                rows[row] = score(y, p, clf.classes_, y_pred=clf.decide(p), name=row).to_dict()
+                rows[row]["argmax_macro_f1"] = score(y, p, clf.classes_, name=row).macro_f1
+                rows[row]["fit_s"] = round(fit_s, 1)
+                rows[row]["predict_s"] = round(pred_s, 1)
+                rows[row]["validation"] = clf.validation_
+                print(split, row, {k: rows[row][k] for k in ("log_loss", "macro_f1", "accuracy", "roc_auc_ovr")},
+                      flush=True)
         out["splits"][split] = {"n_train": len(train), "n_test": len(test), "rows": rows}
         print(pd.DataFrame({k: {m: v[m] for m in ("log_loss", "macro_f1", "accuracy", "roc_auc_ovr")}
                             for k, v in rows.items()}).T.round(4).to_string(), flush=True)
@@ -108,19 +124,23 @@ def quality(args: argparse.Namespace) -> dict[str, Any]:
 def speed(args: argparse.Namespace) -> dict[str, Any]:
     from crimelens.classify import IncidentClassifier
 
-    df = load_toronto()
-    df = df.sample(min(args.n, len(df)), random_state=0).sort_values("occurred_at")
-    test = df.sample(min(20_000, len(df)), random_state=1)
-    out: dict[str, Any] = {"n": len(df), "threads": args.threads, "models": {}}
+    full = load_toronto()
+    rows = {k: int(v) for k, v in (item.split("=") for item in args.rows.split(",") if item)}
+    out: dict[str, Any] = {"threads": args.threads, "models": {}}
     for name in args.models.split(","):
+        n = min(rows.get(name, args.n), len(full))
+        df = full.sample(n, random_state=0).sort_values("occurred_at")
+        test = df.sample(min(20_000, len(df)), random_state=1)
         clf = IncidentClassifier(model=name, timezone=TZ, n_jobs=args.threads)
+        load = os.getloadavg()[0]
         t0 = time.perf_counter()
         clf.fit(df)
         fit_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         clf.predict_proba(test)
         pred_s = time.perf_counter() - t0
-        out["models"][name] = {"fit_s": round(fit_s, 1), "predictions_per_s": round(len(test) / pred_s)}
+        out["models"][name] = {"n": n, "fit_s": round(fit_s, 1), "predictions_per_s": round(len(test) / pred_s),
+                               "load_before": round(load, 2), "load_after": round(os.getloadavg()[0], 2)}
         print(name, out["models"][name], flush=True)
     return out
 
@@ -192,6 +212,7 @@ def main() -> None:
     s.add_argument("--n", type=int, default=200_000)
     s.add_argument("--threads", type=int, default=2)
     s.add_argument("--models", default="lightgbm,xgboost,random_forest,linear_svm,mlp")
+    s.add_argument("--rows", default="", help="fewer rows for slow learners, e.g. linear_svm=100000")
     t = sub.add_parser("text")
     t.add_argument("--min-count", type=int, default=20)
     for p in (q, s, t):

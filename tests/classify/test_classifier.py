@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -80,3 +82,50 @@ def test_other_learners_fit_and_predict(synth: pd.DataFrame, model: str) -> None
     p = clf.predict_proba(synth.iloc[1500:1700])
     assert p.shape == (200, len(clf.classes_)) and np.isfinite(p).all()
     np.testing.assert_allclose(p.sum(axis=1), 1.0)
+
+
+def test_extra_features_from_column_or_extra_json(synth: pd.DataFrame) -> None:
+    from crimelens.classify.features import extra_values
+
+    frame = pd.DataFrame({
+        "extra": ['{"Pub_Id": "1", "Size": "2.5"}', '{"Pub_Id": "0"}', None, "not json", '{"Pub_Id": "yes"}'],
+        "flag": ["true", "N", None, "3", "maybe"],
+    })
+    got = extra_values(frame, ["Pub_Id", "Size", "flag"])
+    assert list(got.columns) == ["extra_pub_id", "extra_size", "extra_flag"]
+    np.testing.assert_array_equal(got["extra_pub_id"], [1.0, 0.0, np.nan, np.nan, 1.0])
+    np.testing.assert_array_equal(got["extra_size"], [2.5, np.nan, np.nan, np.nan, np.nan])
+    np.testing.assert_array_equal(got["extra_flag"], [1.0, 0.0, np.nan, 3.0, np.nan])
+    # a flag that decides the class is used by the classifier
+    data = synth.copy()
+    near_pub = data["category"].eq("assault") & (np.arange(len(data)) % 3 > 0)
+    data["extra"] = np.where(near_pub, '{"pub": "1"}', '{"pub": "0"}')
+    train, test = data.iloc[:3000], data.iloc[3000:]
+    kw: dict[str, Any] = {"params": FAST, "context": False, "profile": False}
+    with_flag = IncidentClassifier(extra_features=["pub"], **kw).fit(train)
+    without = IncidentClassifier(**kw).fit(train)
+    assert "extra_pub" in with_flag.feature_names_
+    y = test["category"]
+    assert (score(y, with_flag.predict_proba(test), with_flag.classes_).log_loss
+            < score(y, without.predict_proba(test), without.classes_).log_loss - 0.05)
+
+
+def test_recency_weights_follow_a_shifting_mix() -> None:
+    rng = np.random.default_rng(0)
+    n = 3000
+    t = pd.Timestamp("2020-01-01", tz="UTC") + pd.to_timedelta(np.sort(rng.uniform(0, 730, n)), unit="D")
+    late = np.arange(n) >= n // 2
+    cat = np.where(rng.random(n) < np.where(late, 0.8, 0.2), "burglary", "assault")
+    frame = pd.DataFrame({"occurred_at": t, "category": cat, "lat": 43.7 + rng.normal(0, 0.01, n),
+                          "lon": -79.4 + rng.normal(0, 0.01, n)})
+    kw: dict[str, Any] = {"params": FAST, "context": False, "profile": False, "validation_fraction": 0.0,
+                          "features": ["x", "y"]}  # no time features: only the weights can tell late from early
+    plain = IncidentClassifier(**kw).fit(frame)
+    recent = IncidentClassifier(recency_half_life_days=60, **kw).fit(frame)
+    assert recent._recency(np.array([0.0, 60.0, 120.0])).tolist() == [0.25, 0.5, 1.0]
+    j = list(plain.classes_).index("burglary")
+    probe = frame.iloc[-500:]
+    assert plain.predict_proba(probe)[:, j].mean() == pytest.approx(0.5, abs=0.05)
+    assert recent.predict_proba(probe)[:, j].mean() == pytest.approx(0.8, abs=0.05)
+    with pytest.raises(InputError):
+        IncidentClassifier(recency_half_life_days=0, **kw).fit(frame)

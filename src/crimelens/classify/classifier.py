@@ -29,6 +29,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from crimelens.classify.calibration import Calibrator, fit_decision_weights
+from crimelens.classify.context import minutes
 from crimelens.classify.features import IncidentFeatures
 from crimelens.classify.models import BOOSTERS, make_model
 from crimelens.exceptions import InputError, NotFittedError
@@ -36,9 +37,9 @@ from crimelens.exceptions import InputError, NotFittedError
 FloatMatrix = npt.NDArray[np.float64]
 
 _PARAMS = (
-    "model", "params", "timezone", "cell_size", "context", "context_params", "profile", "profile_params",
-    "target",
-    "class_weight", "calibration", "decision", "validation_fraction", "refit", "features",
+    "model", "params", "timezone", "cell_size", "extra_features", "context", "context_params", "profile",
+    "profile_params", "target", "class_weight", "recency_half_life_days", "calibration", "decision",
+    "validation_fraction", "refit", "features",
     "early_stopping_rounds", "random_state", "n_jobs",
 )
 
@@ -56,6 +57,9 @@ class IncidentClassifier:
         IANA zone of the wall-clock time features.
     cell_size : float
         Grid cell side (metres) of the cell feature.
+    extra_features : sequence of str
+        Numeric or flag source fields to use beyond the canonical columns (a column of that
+        name or a key of the ``extra`` JSON; see :func:`~crimelens.classify.features.extra_values`).
     context : bool
         Use the leakage-free place-history features.
     context_params : dict, optional
@@ -68,6 +72,10 @@ class IncidentClassifier:
         Label column (``category``; ``offense`` for the raw published type).
     class_weight : {"balanced", None}
         Reweight classes while learning (probabilities are recalibrated afterwards).
+    recency_half_life_days : float, optional
+        Weight each training incident by ``0.5 ** (age / half_life)``, its age counted back
+        from the latest incident the learner sees, so that the model leans on the recent
+        category mix; None weighs all equally.
     calibration : {"temperature", "vector", "none"}
         Calibration fitted on the held-back part. ``vector`` adds class biases, which also pull
         the category mix towards that of the latest period (good for forecasting the next
@@ -114,12 +122,14 @@ class IncidentClassifier:
         params: dict[str, Any] | None = None,
         timezone: str | None = None,
         cell_size: float = 500.0,
+        extra_features: Sequence[str] = (),
         context: bool = True,
         context_params: dict[str, Any] | None = None,
         profile: bool = True,
         profile_params: dict[str, Any] | None = None,
         target: str = "category",
         class_weight: str | None = None,
+        recency_half_life_days: float | None = None,
         calibration: str = "temperature",
         decision: str = "macro_f1",
         validation_fraction: float = 0.15,
@@ -133,12 +143,14 @@ class IncidentClassifier:
         self.params = params
         self.timezone = timezone
         self.cell_size = cell_size
+        self.extra_features = extra_features
         self.context = context
         self.context_params = context_params
         self.profile = profile
         self.profile_params = profile_params
         self.target = target
         self.class_weight = class_weight
+        self.recency_half_life_days = recency_half_life_days
         self.calibration = calibration
         self.decision = decision
         self.validation_fraction = validation_fraction
@@ -150,7 +162,8 @@ class IncidentClassifier:
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Hyperparameters (scikit-learn protocol: ``clone`` and searches use it)."""
-        return {k: getattr(self, k) for k in _PARAMS}
+        defaults = inspect.signature(IncidentClassifier.__init__).parameters  # models saved before a parameter existed
+        return {k: getattr(self, k, defaults[k].default) for k in _PARAMS}
 
     def set_params(self, **params: Any) -> IncidentClassifier:
         """Set hyperparameters (scikit-learn protocol)."""
@@ -163,7 +176,8 @@ class IncidentClassifier:
     def make_features(self) -> IncidentFeatures:
         """A fresh, unfitted featuriser with this classifier's settings."""
         return IncidentFeatures(
-            timezone=self.timezone, cell_size=self.cell_size, context=self.context,
+            timezone=self.timezone, cell_size=self.cell_size, extra_features=self.extra_features,
+            context=self.context,
             context_params=self.context_params, profile=self.profile, profile_params=self.profile_params,
             target=self.target,
         )
@@ -191,12 +205,14 @@ class IncidentClassifier:
             x = x[list(self.features)]
         self.feature_names_ = list(x.columns)
         yi = np.searchsorted(classes, labels).astype(np.int64)
+        days = minutes(frame["occurred_at"]) / (24.0 * 60.0)
         n_val = round(len(x) * self.validation_fraction)
         if n_val < 10 * len(classes) or len(x) - n_val < 10 * len(classes):
             n_val = 0
         if n_val:
             cut = len(x) - n_val
-            model, best = self._fit_learner(x.iloc[:cut], yi[:cut], (x.iloc[cut:], yi[cut:]))
+            model, best = self._fit_learner(
+                x.iloc[:cut], yi[:cut], (x.iloc[cut:], yi[cut:]), weight=self._recency(days[:cut]))
             p_val = self._raw_proba(model, x.iloc[cut:])
             self.calibrator_ = Calibrator(method=self.calibration).fit(p_val, yi[cut:])
             p_cal = self.calibrator_.transform(p_val)
@@ -213,14 +229,23 @@ class IncidentClassifier:
             }
             if self.refit:
                 rounds = None if best is None else max(10, int(best * len(x) / cut))
-                model, _ = self._fit_learner(x, yi, None, n_estimators=rounds)
+                model, _ = self._fit_learner(x, yi, None, n_estimators=rounds, weight=self._recency(days))
         else:
-            model, best = self._fit_learner(x, yi, None)
+            model, best = self._fit_learner(x, yi, None, weight=self._recency(days))
             self.calibrator_ = Calibrator(method="none").fit(np.full((0, len(classes)), 1.0), yi[:0])
             self.decision_weights_ = np.ones(len(classes))
             self.validation_ = {"n": 0}
         self.model_ = model
         return self
+
+    def _recency(self, days: FloatMatrix) -> FloatMatrix | None:
+        """Recency weights of incidents ``days`` old relative to the latest of them (None: equal)."""
+        half = self.recency_half_life_days
+        if half is None:
+            return None
+        if half <= 0:
+            raise InputError("recency_half_life_days must be positive")
+        return np.asarray(0.5 ** ((days.max() - days) / float(half)), float)
 
     def _fit_learner(
         self,
@@ -228,6 +253,7 @@ class IncidentClassifier:
         y: npt.NDArray[np.int64],
         val: tuple[pd.DataFrame, npt.NDArray[np.int64]] | None,
         n_estimators: int | None = None,
+        weight: FloatMatrix | None = None,
     ) -> tuple[Any, int | None]:
         params = dict(self.params or {})
         if n_estimators is not None:
@@ -239,12 +265,13 @@ class IncidentClassifier:
             class_weight=self.class_weight if self.model != "xgboost" else None, **params,
         )
         if self.model not in BOOSTERS:
-            learner.fit(x, y)
+            learner.fit(x, y, **({} if weight is None else {"model__sample_weight": weight}))
             return learner, None
-        fit_kw: dict[str, Any] = {}
+        fit_kw: dict[str, Any] = {} if weight is None else {"sample_weight": weight}
         if self.model == "xgboost" and self.class_weight == "balanced":
             counts = np.bincount(y, minlength=len(self.classes_)).astype(float)
-            fit_kw["sample_weight"] = (len(y) / (len(counts) * np.maximum(counts, 1)))[y]
+            balanced = (len(y) / (len(counts) * np.maximum(counts, 1)))[y]
+            fit_kw["sample_weight"] = balanced if weight is None else balanced * weight
         if val is None:
             learner.fit(x, y, **fit_kw)
             return learner, None

@@ -31,7 +31,7 @@ References
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import numpy as np
@@ -64,6 +64,10 @@ class ContextFeatures:
         combination (``point+premises``).
     windows : sequence of int or None
         Look-back windows in days; ``None`` means all earlier history.
+    key_windows : mapping of str to sequence of int or None, optional
+        Windows of particular keys, replacing ``windows`` for them; a key named only here is
+        added to ``keys`` (``{"all": (28, 91)}`` adds the city-wide mix of the last 28 and 91
+        days, which follows a drifting category mix).
     lag_days : float
         Only reference incidents known at least this long before the incident count.
     prior_strength : float
@@ -87,6 +91,7 @@ class ContextFeatures:
         target: str = "category",
         keys: Sequence[str] = DEFAULT_KEYS,
         windows: Sequence[int | None] = DEFAULT_WINDOWS,
+        key_windows: Mapping[str, Sequence[int | None]] | None = None,
         lag_days: float = 0.0,
         prior_strength: float = 3.0,
         point_metres: float = 5.0,
@@ -95,6 +100,7 @@ class ContextFeatures:
         self.target = target
         self.keys = keys
         self.windows = windows
+        self.key_windows = key_windows
         self.lag_days = lag_days
         self.prior_strength = prior_strength
         self.point_metres = point_metres
@@ -103,7 +109,7 @@ class ContextFeatures:
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Hyperparameters (scikit-learn protocol)."""
         return {k: getattr(self, k) for k in (
-            "target", "keys", "windows", "lag_days", "prior_strength", "point_metres", "timezone"
+            "target", "keys", "windows", "key_windows", "lag_days", "prior_strength", "point_metres", "timezone"
         )}
 
     def set_params(self, **params: Any) -> ContextFeatures:
@@ -127,13 +133,22 @@ class ContextFeatures:
         self.crs_ = metric_xy(incidents)[2] if has_xy else None
         self.ref_ = self._reference(incidents)
         names: list[str] = []
-        for key in self.keys:
-            for w in self.windows:
+        for key in self.all_keys():
+            for w in self.windows_of(key):
                 stem = f"ctx_{safe_name(key)}_{'all' if w is None else f'{w}d'}"
                 names.append(f"{stem}_n")
                 names.extend(f"{stem}_{safe_name(c)}" for c in self.classes_)
         self.feature_names_ = names
         return self
+
+    def all_keys(self) -> list[str]:
+        """``keys`` followed by the keys named only in ``key_windows``."""
+        keys = list(self.keys)
+        return keys + [k for k in (self.key_windows or {}) if k not in keys]
+
+    def windows_of(self, key: str) -> list[int | None]:
+        """The look-back windows of ``key``."""
+        return list((self.key_windows or {}).get(key, self.windows))
 
     def _reference(self, incidents: pd.DataFrame) -> dict[str, Any]:
         occurred = minutes(incidents["occurred_at"])
@@ -176,12 +191,14 @@ class ContextFeatures:
         zeros = np.zeros(len(q_t), np.int64)
         out: dict[str, npt.NDArray[np.float64]] = {}
         a = float(self.prior_strength)
-        for w in self.windows:
+        keys = self.all_keys()
+        windows = list(dict.fromkeys(w for key in keys for w in self.windows_of(key)))
+        for w in windows:
             lo = None if w is None else q_t - int(w) * 24 * 60
             prior = window_counts(np.zeros(len(ref["t"]), np.int64), ref["t"], ref["y"], zeros, q_t, lo, n_cls)
             tot = prior.sum(axis=1, keepdims=True)
             p = np.where(tot > 0, prior / np.maximum(tot, 1), 1.0 / n_cls)
-            for key in self.keys:
+            for key in (k for k in keys if w in self.windows_of(k)):
                 codes_r, codes_q = joint_codes(ref["keys"][key], q_keys[key])
                 c = window_counts(codes_r, ref["t"], ref["y"], codes_q, q_t, lo, n_cls)
                 n = c.sum(axis=1, keepdims=True)
@@ -198,7 +215,7 @@ class ContextFeatures:
         """The value of each key for each incident (``None`` where a part is missing)."""
         cache: dict[str, pd.Series] = {}
         out: dict[str, npt.NDArray[np.object_]] = {}
-        for key in self.keys:
+        for key in self.all_keys():
             pieces = []
             for part in key.split("+"):
                 if part not in cache:

@@ -9,6 +9,8 @@ Each incident becomes one row of numbers a classifier can read:
 * **place** -- metric coordinates, two rotated axes (trees split on axis-parallel lines, the
   rotations let them cut diagonals cheaply), the square grid cell, and area identifiers;
 * **premises** -- the published place type, as a category;
+* **extra** -- chosen numeric or flag fields a source publishes beyond the canonical columns
+  (``extra_features``), read from a column of that name or from the canonical ``extra`` JSON;
 * **context** -- the recent category mix around the place, from
   :class:`crimelens.classify.context.ContextFeatures` (strictly earlier incidents only);
 * **profile** -- the cross-fitted category mix of each place over the training period, from
@@ -31,13 +33,14 @@ References
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any, Final
 
 import numpy as np
 import pandas as pd
 
-from crimelens.classify.context import ContextFeatures
+from crimelens.classify.context import ContextFeatures, safe_name
 from crimelens.classify.profile import PlaceProfile
 from crimelens.exceptions import InputError, NotFittedError
 from crimelens.geo.crs import local_utm, to_local
@@ -127,6 +130,41 @@ def metric_xy(incidents: pd.DataFrame, crs: str | None = None) -> tuple[np.ndarr
     return x, y, used
 
 
+_FLAGS: Final = {"true": 1.0, "false": 0.0, "yes": 1.0, "no": 0.0, "y": 1.0, "n": 0.0}
+
+
+def extra_values(incidents: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    """Numeric values of the fields ``names``: a column of that name, else a key of the ``extra`` JSON.
+
+    Numbers are parsed, ``true/false/yes/no/y/n`` become 1/0, anything else is missing. Returns
+    one ``extra_<name>`` column per field.
+    """
+    parsed: list[dict[str, Any]] | None = None
+    out: dict[str, Any] = {}
+    for name in names:
+        if name in incidents:
+            raw = incidents[name]
+        else:
+            if parsed is None:
+                col = incidents["extra"] if "extra" in incidents else pd.Series(None, index=incidents.index)
+                parsed = [_json_object(v) for v in col]
+            raw = pd.Series([row.get(name) for row in parsed], index=incidents.index, dtype=object)
+        text = raw.astype("string").str.strip().str.lower()
+        value = pd.to_numeric(text, errors="coerce").astype(float)
+        out[f"extra_{safe_name(name)}"] = value.fillna(text.map(_FLAGS).astype(float)).to_numpy(float)
+    return pd.DataFrame(out, index=incidents.index)
+
+
+def _json_object(value: Any) -> dict[str, Any]:
+    if not isinstance(value, str) or not value:
+        return {}
+    try:
+        obj = json.loads(value)
+    except ValueError:
+        return {}
+    return obj if isinstance(obj, dict) else {}
+
+
 def _known(values: pd.Series, levels: list[str]) -> pd.Series:
     """``values`` as strings, with levels outside ``levels`` set to missing."""
     text = values.astype("string")
@@ -153,6 +191,9 @@ class IncidentFeatures:
         Area columns to use as categories when present and filled.
     max_categories : int
         Levels kept per categorical column (the most frequent); the rest become missing.
+    extra_features : sequence of str
+        Numeric or flag fields beyond the canonical columns (see :func:`extra_values`), e.g. a
+        source's "near a pub" flag kept in the ``extra`` JSON.
     context : bool
         Add :class:`~crimelens.classify.context.ContextFeatures` (recent category mix).
     context_params : dict, optional
@@ -185,6 +226,7 @@ class IncidentFeatures:
         cell_size: float = 500.0,
         areas: Sequence[str] = DEFAULT_AREAS,
         max_categories: int = 400,
+        extra_features: Sequence[str] = (),
         context: bool = True,
         context_params: dict[str, Any] | None = None,
         profile: bool = True,
@@ -195,6 +237,7 @@ class IncidentFeatures:
         self.cell_size = cell_size
         self.areas = areas
         self.max_categories = max_categories
+        self.extra_features = extra_features
         self.context = context
         self.context_params = context_params
         self.profile = profile
@@ -204,8 +247,8 @@ class IncidentFeatures:
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Hyperparameters (scikit-learn protocol)."""
         return {k: getattr(self, k) for k in (
-            "timezone", "cell_size", "areas", "max_categories", "context", "context_params", "profile",
-            "profile_params", "target",
+            "timezone", "cell_size", "areas", "max_categories", "extra_features", "context", "context_params",
+            "profile", "profile_params", "target",
         )}
 
     def set_params(self, **params: Any) -> IncidentFeatures:
@@ -268,6 +311,9 @@ class IncidentFeatures:
             index=incidents.index,
         )
         parts.append(cat)
+        extra = list(getattr(self, "extra_features", ()))  # absent in models saved before it existed
+        if extra:
+            parts.append(extra_values(incidents, extra))
         if self.context_ is not None:
             parts.append(self.context_.transform(incidents, history=history))
         if self.profile_ is not None:

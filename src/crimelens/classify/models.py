@@ -42,7 +42,7 @@ from crimelens.exceptions import InputError, require_extra
 #: Learners :func:`make_model` knows, with the extra each needs (None: core).
 MODELS: Final[dict[str, str | None]] = {
     "lightgbm": None,
-    "xgboost": "xgboost",
+    "xgboost": "analysis",
     "random_forest": None,
     "linear_svm": None,
     "mlp": None,
@@ -117,7 +117,7 @@ def make_model(
         from lightgbm import LGBMClassifier
 
         cfg: dict[str, Any] = {
-            "n_estimators": 1500, "learning_rate": 0.05, "num_leaves": 31, "min_child_samples": 200,
+            "n_estimators": 1500, "learning_rate": 0.05, "num_leaves": 63, "min_child_samples": 200,
             "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.3, "reg_lambda": 5.0,
             "max_cat_to_onehot": 8, "cat_smooth": 20.0, "verbose": -1,
         }
@@ -127,7 +127,7 @@ def make_model(
         )
         return model
     if name == "xgboost":
-        require_extra("xgboost", "xgboost")
+        require_extra("xgboost", "analysis")  # xgboost-cpu is in the analysis extra
         from xgboost import XGBClassifier
 
         cfg = {
