@@ -76,8 +76,18 @@ def test_train_evaluate_predict_explain(stores: tuple[Path, Path], tmp_path: Pat
     assert report["log_loss"] < report["baselines"]["prior"]["log_loss"]
     code, out = run("classify", "predict", "--model", str(model), "--db", str(other_db), "--json", "--limit", "3")
     assert code == 0, out
-    rows = json.loads(out.strip().splitlines()[-1])["rows"]
-    assert len(rows) == 3 and {"incident_id", "predicted", "p_assault"} <= set(rows[0])
+    got = json.loads(out.strip().splitlines()[-1])
+    rows = got["rows"]
+    assert len(rows) == 3 and {"incident_id", "predicted", "p_assault"} <= set(rows[0]) and got["history"] is True
+    code, out = run("classify", "predict", "--model", str(model), "--db", str(other_db), "--json", "--limit",
+                    "200", "--no-history")
+    frozen = json.loads(out.strip().splitlines()[-1])
+    assert code == 0 and frozen["history"] is False
+    code, out = run("classify", "predict", "--model", str(model), "--db", str(other_db), "--json", "--limit", "200")
+    live = json.loads(out.strip().splitlines()[-1])["rows"]
+    # the store's own earlier incidents change the place-history features of later ones
+    assert [r["incident_id"] for r in live] == [r["incident_id"] for r in frozen["rows"]]
+    assert any(abs(a["p_assault"] - b["p_assault"]) > 1e-6 for a, b in zip(live, frozen["rows"], strict=True))
     code, out = run("classify", "explain", "--model", str(model), "--db", str(other_db), "--out-dir",
                     str(tmp_path / "ex"), "--incident", rows[0]["incident_id"], "--feature", "hour", "--json",
                     "--sample", "300")

@@ -167,6 +167,9 @@ def predict_cmd(
     category: CategoryOpt = None, source: SourceOpt = None,
     out: Annotated[Path | None, typer.Option("--out", help="Write predictions (.csv or .parquet).")] = None,
     limit: Annotated[int, typer.Option("--limit", help="Rows to print without --out.")] = 20,
+    history: Annotated[bool, typer.Option(
+        "--history/--no-history",
+        help="Let place-history features use this store's labelled incidents recorded strictly earlier.")] = True,
     as_json: JsonOpt = False,
 ) -> None:
     """Predicted category and class probabilities for each incident."""
@@ -175,13 +178,13 @@ def predict_cmd(
     with errors_to_exit():
         clf = load_model(model).estimator
         incidents = read_incidents(db, _flt(start, end, category, source))
-        p = clf.predict_proba(incidents)
+        p = clf.predict_proba(incidents, history=incidents if history else None)
         table = pd.DataFrame(p, columns=[f"p_{c}" for c in clf.classes_]).round(4)
         table.insert(0, "predicted", clf.decide(p))
         table.insert(0, "incident_id", incidents["incident_id"].to_numpy())
         if out is not None:
             table.to_parquet(out, index=False) if out.suffix == ".parquet" else table.to_csv(out, index=False)
-    payload = {"n": len(table), "out": str(out) if out else None,
+    payload = {"n": len(table), "out": str(out) if out else None, "history": history,
                "rows": table.head(limit).to_dict(orient="records") if out is None else []}
     emit(payload, as_json, f"wrote {len(table):,} predictions to {out}" if out else table.head(limit).to_string())
 
