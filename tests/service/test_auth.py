@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pyotp
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from crimelens.service import passwords
@@ -113,6 +113,7 @@ def test_sec04_admin_reset_and_disable_revoke_tokens(env: Env) -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=12, max_size=128))
+@example("ABCDEF\r\r\r\r\x85\u2028")  # an alphabet run padded with whitespace: refused as a run
 def test_sec06_long_passwords_have_no_composition_rules(pw: str) -> None:
     norm = passwords.normalise(pw)
     probs = passwords.problems(pw)
