@@ -34,16 +34,12 @@ from forecast import load_toronto
 def naive(surface: RiskSurface, units: int, radius: float) -> PatrolPlan:
     """The top ``units`` cells as sites, each covering its reach (overlaps not avoided)."""
     top = surface.order()[:units]
-    mask = np.zeros(surface.grid.n_cells)
-    mask[top] = 1.0
-    sites_only = RiskSurface(surface.grid, mask, surface.start, surface.end, area=surface.area)
-    plan = allocate(sites_only, units, radius_m=0.0, method="greedy")
     x, y = surface.grid.centres(surface.cells())
-    sx, sy = surface.grid.centres(plan.sites)
+    sx, sy = surface.grid.centres(top)
     near = (np.hypot(x[:, None] - sx[None, :], y[:, None] - sy[None, :]) <= radius + 1e-6).any(axis=1)
     covered = surface.cells()[near]
     w = surface.expected()
-    return PatrolPlan(surface, plan.sites, covered, radius, float(w[covered].sum()),
+    return PatrolPlan(surface, top, covered, radius, float(w[covered].sum()),
                       float(w[surface.cells()].sum()), "naive", float("nan"))
 
 

@@ -61,6 +61,8 @@ class PatrolPlan:
         Relative optimality gap reported by the solver (0 for a proven optimum; NaN for greedy).
     site_area : dict
         Area of each site, when areas were given.
+    site_gain : ndarray of float
+        Expected incidents each site adds to those before it (same order as ``sites``).
     """
 
     surface: RiskSurface
@@ -72,6 +74,7 @@ class PatrolPlan:
     method: str
     gap: float
     site_area: dict[int, str] = field(default_factory=dict)
+    site_gain: FloatArray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def coverage_share(self) -> float:
@@ -107,7 +110,7 @@ class PatrolPlan:
         lon, lat = to_wgs84(x, y, self.surface.grid.crs) if len(self.sites) else (x, y)
         frame = pd.DataFrame({"unit": np.arange(1, len(self.sites) + 1), "cell_id": self.sites,
                               "x": x, "y": y, "lon": lon, "lat": lat,
-                              "expected_added": _marginal_gains(self)})
+                              "expected_added": self.site_gain})
         if self.site_area:
             frame["area"] = [self.site_area.get(int(c)) for c in self.sites]
         return frame
@@ -211,12 +214,12 @@ def allocate(
     if chosen is None:
         chosen = _greedy(reach, weight, units, tree, min_separation_m, cell_area, min_per_area)
     covered_pos = np.flatnonzero(np.asarray(reach[chosen].sum(axis=0)).ravel() > 0)
-    order = _by_gain(reach, weight, chosen)
+    order, gains = _by_gain(reach, weight, chosen)
     sites = cells[order]
     site_area = {int(cells[j]): cell_area[j] for j in order if j in cell_area}
     return PatrolPlan(surface=surface, sites=sites, covered=cells[covered_pos], radius_m=radius_m,
                       expected_covered=float(weight[covered_pos].sum()), expected_total=float(weight.sum()),
-                      method=used, gap=gap, site_area=site_area)
+                      method=used, gap=gap, site_area=site_area, site_gain=gains)
 
 
 def score_plan(plan: PatrolPlan, x: FloatArray, y: FloatArray) -> dict[str, float]:
@@ -348,31 +351,18 @@ def _greedy(reach: sparse.csr_matrix, weight: FloatArray, units: int, tree: cKDT
     return np.array(chosen, dtype=np.int64)
 
 
-def _by_gain(reach: sparse.csr_matrix, weight: FloatArray, chosen: IntArray) -> IntArray:
-    """``chosen`` reordered so each site adds the most not yet covered by the ones before it."""
+def _by_gain(reach: sparse.csr_matrix, weight: FloatArray, chosen: IntArray) -> tuple[IntArray, FloatArray]:
+    """``chosen`` reordered so each site adds the most not yet covered by the ones before it, with
+    what each adds."""
     left = list(int(j) for j in chosen)
     uncovered = weight.copy()
     out: list[int] = []
+    gains: list[float] = []
     while left:
-        gains = [float(uncovered[reach[j].indices].sum()) for j in left]
-        k = int(np.argmax(gains))
+        adds = [float(uncovered[reach[j].indices].sum()) for j in left]
+        k = int(np.argmax(adds))
         j = left.pop(k)
         out.append(j)
+        gains.append(adds[k])
         uncovered[reach[j].indices] = 0.0
-    return np.array(out, dtype=np.int64)
-
-
-def _marginal_gains(plan: PatrolPlan) -> FloatArray:
-    """Expected incidents each site adds, in plan order."""
-    cells = plan.surface.cells()
-    weight = plan.surface.expected()[cells]
-    pos = {int(c): i for i, c in enumerate(cells)}
-    x, y = plan.surface.grid.centres(cells)
-    reach = _neighbours(cKDTree(np.column_stack([x, y])), plan.radius_m, len(cells))
-    uncovered = weight.copy()
-    out = np.zeros(len(plan.sites))
-    for k, c in enumerate(plan.sites):
-        idx = reach[pos[int(c)]].indices
-        out[k] = uncovered[idx].sum()
-        uncovered[idx] = 0.0
-    return out
+    return np.array(out, dtype=np.int64), np.array(gains, dtype=np.float64)

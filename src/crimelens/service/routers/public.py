@@ -19,6 +19,7 @@ from crimelens.filters import IncidentFilter
 from crimelens.governance.release import release_areas, release_grid
 from crimelens.jsonsafe import json_safe
 from crimelens.service.deps import Limit, Reader, Svc, cached_json, midnight
+from crimelens.service.routers.aggregates import AreaColumn
 from crimelens.service.schemas import FeatureCollectionOut, PublicTableOut, errors
 from crimelens.store.duckdb import DuckDBStore
 
@@ -31,7 +32,6 @@ async def enabled(svc: Svc) -> None:
 
 router = APIRouter(prefix="/public", tags=["public"], responses=errors(404, 429),
                    dependencies=[Depends(enabled), Depends(Limit("public", per="address"))])
-AreaColumn = Literal["beat", "district", "ward", "community_area", "neighbourhood", "lsoa"]
 Start = Annotated[date | None, Query(alias="from", description="first day (inclusive, UTC)")]
 End = Annotated[date | None, Query(alias="to", description="last day (exclusive, UTC)")]
 Category = Annotated[list[str], Query(max_length=20, description="category, roll-up or group")]
