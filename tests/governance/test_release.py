@@ -115,7 +115,7 @@ def test_grid_release(incidents: pd.DataFrame, tmp_path: Path) -> None:
 
 def test_point_release_with_an_address_layer(incidents: pd.DataFrame, tmp_path: Path) -> None:
     from crimelens.geo import to_wgs84
-    from crimelens.governance.release import read_reference
+    from crimelens.sources.points import read_reference
 
     loc = incidents.dropna(subset=["x"])
     rng = np.random.default_rng(0)

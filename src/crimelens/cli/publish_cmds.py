@@ -60,6 +60,7 @@ def _check(kind: str, method: str | None, period: str | None, out: Path, k: int)
 
 def _build(store: Any, kind: str, method: str, period: str | None, area: str, flt: Any, opts: dict[str, Any]) -> Any:
     from crimelens.governance import release as rel
+    from crimelens.sources.points import read_reference
 
     tz = store.timezone(list(flt.sources))
     if kind == "areas":
@@ -78,7 +79,7 @@ def _build(store: Any, kind: str, method: str, period: str | None, area: str, fl
         cells = store.counts([f"cell:{cell:g}"], located)
         return rel.release_grid(cells, cell_size=cell, crs=crs[0], k=opts["k"], method=cast("GridMethod", method))
     incidents = store.incidents(located, columns=POINT_COLUMNS)
-    reference = rel.read_reference(opts["reference"]) if opts["reference"] is not None else None
+    reference = read_reference(opts["reference"]) if opts["reference"] is not None else None
     return rel.release_points(
         incidents, method=cast("MaskMethod", method), k=opts["k"], period=str(period), level=opts["level"],
         seed=opts["seed"], tz=tz, reference=reference, reference_wgs84=True,

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from crimelens.exceptions import InputError
-from crimelens.geo.crs import FloatArray, to_local
+from crimelens.geo.crs import to_local
 from crimelens.governance.anchors import snap_to_anchors
 from crimelens.governance.exports import safe_csv
 from crimelens.governance.geomask import MaskedPoints, donut_candidates, donut_mask, verify_mask
@@ -162,7 +162,7 @@ def release_points(
     reference : array_like, optional
         ``(n, 2)`` reference locations (e.g. address points), in the incidents' CRS.
     reference_wgs84 : bool
-        ``reference`` is ``(lon, lat)`` in WGS84 (see :func:`read_reference`) and is projected.
+        ``reference`` is ``(lon, lat)`` in WGS84 (see :func:`crimelens.sources.points.read_reference`) and is projected.
     withhold : tuple of str
         Categories left out of the release.
     min_radius, max_radius : float
@@ -235,40 +235,6 @@ def release_points(
     report["guarantee_met"] = bool(summary["published_equal_to_input"] == 0 and achieved >= k)
     return PublicRelease("points", data, report)
 
-
-def read_reference(path: str | Path) -> FloatArray:
-    """WGS84 reference points (e.g. address points) as an ``(n, 2)`` array of ``(lon, lat)``.
-
-    Parameters
-    ----------
-    path : str or Path
-        ``.csv`` or ``.parquet`` with ``lon``/``lat`` (or ``longitude``/``latitude``) columns, or
-        ``.geojson`` with Point features. Rows without finite coordinates are skipped.
-
-    Returns
-    -------
-    ndarray
-    """
-    src = Path(path)
-    suffix = src.suffix.lower()
-    if suffix == ".geojson":
-        feats = json.loads(src.read_text(encoding="utf-8")).get("features", [])
-        pts = [f["geometry"]["coordinates"][:2] for f in feats
-               if (f.get("geometry") or {}).get("type") == "Point"]
-        out = np.asarray(pts, dtype=float).reshape(-1, 2)
-    elif suffix in (".csv", ".parquet"):
-        frame = pd.read_csv(src) if suffix == ".csv" else pd.read_parquet(src)
-        cols = {c.lower(): c for c in frame.columns}
-        lon, lat = cols.get("lon", cols.get("longitude")), cols.get("lat", cols.get("latitude"))
-        if lon is None or lat is None:
-            raise InputError(f"{src.name}: reference points need lon/lat (or longitude/latitude) columns")
-        out = np.column_stack([pd.to_numeric(frame[lon], errors="coerce"), pd.to_numeric(frame[lat], errors="coerce")])
-    else:
-        raise InputError(f"unsupported reference file {src.name!r}: use .csv, .parquet or .geojson")
-    ok: FloatArray = out[np.isfinite(out).all(axis=1)]
-    if len(ok) == 0:
-        raise InputError(f"{src.name}: no reference points with coordinates")
-    return ok
 
 
 def area_period_counts(incidents: pd.DataFrame, *, area: str, period: str, tz: str = "UTC") -> pd.DataFrame:
