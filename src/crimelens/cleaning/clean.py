@@ -24,7 +24,7 @@ from crimelens.cleaning.coordinates import clean_coordinates
 from crimelens.cleaning.identity import content_ids, hash64, joined_arrow
 from crimelens.cleaning.times import parse_times, precision_of_format
 from crimelens.geo.crs import local_utm, to_local
-from crimelens.geo.h3cells import h3_columns
+from crimelens.geo.h3cells import PointCells, h3_columns
 from crimelens.governance.pseudonyms import pseudonymise
 from crimelens.schema import (
     AREA_COLUMNS,
@@ -44,7 +44,7 @@ class CleanContext:
     """Everything a chunk's cleaning depends on besides the rows (no hidden state, no I/O).
 
     ``crs`` is fixed for a source at its first load; ``seen`` carries content-id repeat counts
-    across the chunks of one file.
+    across the chunks of one file and ``cells`` the H3 cells of the points already indexed.
     """
 
     source: str
@@ -55,6 +55,7 @@ class CleanContext:
     key: bytes
     crs: str | None = None
     seen: dict[int, int] = field(default_factory=dict)
+    cells: PointCells = field(default_factory=PointCells)
 
 
 @dataclass(slots=True)
@@ -206,7 +207,7 @@ def clean_chunk(chunk: RawChunk, mapping: Mapping, ctx: CleanContext) -> CleanRe
     out["x"], out["y"] = pa.array(x, from_pandas=True), pa.array(y, from_pandas=True)
     out["crs"] = pc.if_else(pa.array(has), pa.scalar(ctx.crs, pa.string()), pa.scalar(None, pa.string()))
     out["location_precision"] = pc.if_else(pa.array(has), mapping.location_precision, "none")
-    for res, cells in h3_columns(lat, lon).items():
+    for res, cells in h3_columns(lat, lon, ctx.cells).items():
         out[f"h3_{res}"] = pa.array(cells, type=pa.int64(), from_pandas=True)
     out["address"] = take("address")
     for area in AREA_COLUMNS:

@@ -33,12 +33,42 @@ def field_text(columns: Sequence[Column]) -> Column:
     A single column keeps its nulls; several columns are joined with nulls as empty strings.
     """
     if len(columns) == 1:
-        s = pc.utf8_trim_whitespace(columns[0])
+        s = trimmed(columns[0])
     else:
-        parts = [pc.fill_null(pc.utf8_trim_whitespace(c), "") for c in columns]
+        parts = [pc.fill_null(trimmed(c), "") for c in columns]
         s = pc.utf8_trim_whitespace(pc.binary_join_element_wise(*parts, " "))
+    if not len(s) or pc.min(pc.binary_length(s)).as_py() != 0:  # no empty text (lengths come from offsets)
+        return s
     out: Column = pc.if_else(pc.equal(s, ""), pa.scalar(None, pa.string()), s)
     return out
+
+
+def trimmed(values: Column) -> Column:
+    """``utf8_trim_whitespace``, skipped when no value starts or ends with a space or a non-ASCII byte.
+
+    Looks at the first and last byte of each value through the offsets; a byte of 0x80 or more
+    may begin or end a Unicode space (U+00A0, U+3000...), so it sends the column to the kernel.
+    """
+    for chunk in values.chunks if isinstance(values, pa.ChunkedArray) else [values]:
+        if not pa.types.is_string(chunk.type) or _edges_may_be_space(chunk):
+            return pc.utf8_trim_whitespace(values)
+    return values
+
+
+_EDGE = np.zeros(256, dtype=bool)
+_EDGE[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True  # Python's str.isspace() on ASCII, as Arrow's
+_EDGE[0x80:] = True
+
+
+def _edges_may_be_space(chunk: pa.Array) -> bool:
+    _, offsets_buf, data_buf = chunk.buffers()
+    if data_buf is None or not len(chunk):
+        return False
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[chunk.offset: chunk.offset + len(chunk) + 1]
+    data = np.frombuffer(data_buf, dtype=np.uint8)
+    start, end = offsets[:-1], offsets[1:]
+    filled = end > start  # empty and null values have nothing to trim
+    return bool(_EDGE[data[start[filled]]].any() or _EDGE[data[end[filled] - 1]].any())
 
 
 def as_series(values: Column) -> pd.Series:
@@ -80,7 +110,7 @@ def json_objects(table: pa.Table) -> pa.Array:
     pieces: list[Any] = []
     for i, (name, col) in enumerate(zip(table.column_names, table.columns, strict=True)):
         esc = col
-        if pc.any(pc.match_substring_regex(col, r'["\\\x00-\x1f]')).as_py():
+        if _may_need_escaping(col):
             for a, b in (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")):
                 esc = pc.replace_substring(esc, a, b)
             esc = pc.replace_substring_regex(esc, r"[\x00-\x08\x0b\x0c\x0e-\x1f]", "\ufffd")
@@ -90,3 +120,28 @@ def json_objects(table: pa.Table) -> pa.Array:
     pieces.append(constant("}", table.num_rows, pa.string()))
     joined: pa.Array = pc.binary_join_element_wise(*pieces, "")
     return joined
+
+
+_ESCAPED = np.zeros(256, dtype=bool)
+_ESCAPED[:0x20] = True
+_ESCAPED[[ord('"'), ord("\\")]] = True
+
+
+def _may_need_escaping(col: Column) -> bool:
+    """Whether any value may hold a quote, a backslash or a control character.
+
+    Scans the raw UTF-8 bytes behind the column (a byte below 0x80 is always its own character),
+    which is an order of magnitude faster than a regex over each value; bytes of a parent buffer
+    outside a sliced array can only give a false alarm, which costs the escaping pass, never a
+    wrong result.
+    """
+    chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
+    for chunk in chunks:
+        if pa.types.is_null(chunk.type):
+            continue
+        if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
+            return bool(pc.any(pc.match_substring_regex(chunk, r'["\\\x00-\x1f]')).as_py())
+        data = chunk.buffers()[2]
+        if data is not None and _ESCAPED[np.frombuffer(data, dtype=np.uint8)].any():
+            return True
+    return False
