@@ -110,3 +110,15 @@ def test_anomalies(stores: tuple[Path, Path]) -> None:
     assert payload["flagged"] >= 1 and len(payload["top"]) == 5
     scores = [r["score"] for r in payload["top"]]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_backtest_retrains_per_block_and_reports_baselines(stores: tuple[Path, Path]) -> None:
+    code, out = run("classify", "backtest", "--db", str(stores[0]), "--every", "60", "--test-fraction", "0.25",
+                    "--json")
+    assert code == 0, out
+    payload = json.loads(out.strip().splitlines()[-1])
+    assert len(payload["blocks"]) >= 3 and payload["notes"]["every_days"] == 60
+    assert payload["n"] == sum(b["n_test"] for b in payload["blocks"])
+    assert payload["log_loss"] < payload["baselines"]["prior"]["log_loss"]
+    code, out = run("classify", "backtest", "--db", str(stores[0]), "--every", "0")
+    assert code == 2 and "positive" in out

@@ -116,6 +116,23 @@ def prior_proba(train_labels: npt.ArrayLike, classes: npt.ArrayLike, n: int, *, 
     return np.tile(freq / freq.sum(), (n, 1))
 
 
+def align_proba(proba: FloatMatrix, have: npt.ArrayLike, want: npt.ArrayLike, *, floor: float = 1e-9) -> FloatMatrix:
+    """Probabilities over the classes ``have`` re-laid over ``want``, renormalised.
+
+    A class of ``want`` the model never learnt gets ``floor``; one of ``have`` missing from
+    ``want`` is dropped. For scoring a model against a baseline or another model with a
+    different class list.
+    """
+    p = np.asarray(proba, float)
+    wanted = list(np.asarray(want, dtype=object))
+    out = np.full((len(p), len(wanted)), floor)
+    pos = {c: i for i, c in enumerate(np.asarray(have, dtype=object))}
+    for j, c in enumerate(wanted):
+        if c in pos:
+            out[:, j] = p[:, pos[c]]
+    return np.asarray(out / out.sum(axis=1, keepdims=True), float)
+
+
 @dataclass(slots=True)
 class EvaluationReport:
     """A model's scores beside the class prior and the one-hot logistic baseline."""

@@ -124,7 +124,7 @@ def evaluate_cmd(
 ) -> None:
     """Score a saved model on (another store's) incidents, beside the prior and the logistic."""
     from crimelens.classify import prior_proba, score
-    from crimelens.classify.metrics import EvaluationReport
+    from crimelens.classify.metrics import EvaluationReport, align_proba
     from crimelens.classify.persistence import load_model
 
     with errors_to_exit():
@@ -144,7 +144,7 @@ def evaluate_cmd(
             classes=[str(c) for c in clf.classes_],
             model=score(y, p, clf.classes_, y_pred=clf.decide(p), name="model"),
             prior=score(y, prior_proba(prior_labels, clf.classes_, len(y)), clf.classes_, name="prior"),
-            logistic=(score(y, _align(saved.baseline.predict_proba(test), saved.baseline.classes_, clf.classes_),
+            logistic=(score(y, align_proba(saved.baseline.predict_proba(test), saved.baseline.classes_, clf.classes_),
                             clf.classes_, name="logistic") if saved.baseline is not None else None),
             split=f"store {db_url(db)}",
             notes={"skipped_unknown_category": int((~known).sum()), "history": history},
@@ -152,13 +152,31 @@ def evaluate_cmd(
     emit(report.to_dict(), as_json, _table(report.to_frame()))
 
 
-def _align(p: np.ndarray, have: np.ndarray, want: np.ndarray) -> np.ndarray:
-    out = np.full((len(p), len(want)), 1e-9)
-    pos = {c: i for i, c in enumerate(have)}
-    for j, c in enumerate(want):
-        if c in pos:
-            out[:, j] = p[:, pos[c]]
-    return np.asarray(out / out.sum(axis=1, keepdims=True), float)
+@classify_app.command("backtest")
+def backtest_cmd(
+    db: DbOpt = None, start: FromOpt = None, end: ToOpt = None, category: CategoryOpt = None,
+    source: SourceOpt = None, timezone: TzOpt = None, target: TargetOpt = "category",
+    model: Annotated[str, typer.Option("--model", help="lightgbm, xgboost, random_forest, linear_svm, mlp.")]
+    = "lightgbm",
+    every: Annotated[float, typer.Option("--every", help="Retrain every this many days.")] = 91.0,
+    test_from: Annotated[str | None, typer.Option(
+        "--test-from", help="First date of the test period (default: the latest --test-fraction).")] = None,
+    test_fraction: Annotated[float, typer.Option("--test-fraction", help="Share of incidents tested.")] = 0.2,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rolling-origin backtest: retrain every --every days, score each block on incidents it never saw."""
+    from crimelens.classify import IncidentClassifier
+    from crimelens.classify.backtest import rolling_backtest
+
+    with errors_to_exit():
+        incidents = read_incidents(db, _flt(start, end, category, source))
+        timezone = timezone or incidents.attrs.get("timezone")
+        clf = IncidentClassifier(model=model, timezone=timezone, target=target)
+        result = rolling_backtest(clf, incidents, test_start=test_from, test_fraction=test_fraction,
+                                  every_days=every, progress=_progress)
+    text = _table(result.report.to_frame()) + "\n\n" + _table(
+        result.blocks_frame()[["start", "n_train", "n_test", "log_loss", "macro_f1", "logistic_log_loss"]])
+    emit(result.to_dict(), as_json, text)
 
 
 @classify_app.command("predict")
