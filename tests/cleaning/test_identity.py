@@ -1,4 +1,5 @@
 import pandas as pd
+import pyarrow as pa
 
 from crimelens.cleaning.identity import content_ids, hash64, joined
 
@@ -22,3 +23,12 @@ def test_row_hash_changes_with_content() -> None:
     f = pd.DataFrame({"a": ["1", "1", None], "b": ["x", "y", "x"]})
     h = hash64(joined(f, ["a", "b"]))
     assert len(set(h.tolist())) == 3
+
+
+def test_row_hash_values_are_those_of_earlier_versions() -> None:
+    """Stored row hashes decide update vs duplicate on re-ingest, so their values must never change."""
+    values = ["1\x1fx", "café\x1f\x00", "日本\x1f東京", ""]
+    pinned = [-4299934640878051294, -2660079159562339371, 2113017643186875462, 7385709179340504943]
+    assert hash64(pd.Series(values)).tolist() == pinned
+    assert hash64(pa.array(values)).tolist() == pinned
+    assert hash64(pa.chunked_array([values[:2], values[2:]])).tolist() == pinned

@@ -41,8 +41,15 @@ def joined_arrow(table: pa.Table, columns: list[str]) -> pa.Array | pa.ChunkedAr
 
 
 def hash64(values: pd.Series | pa.Array | pa.ChunkedArray, key: str = _KEY_B) -> np.ndarray:
-    """A keyed 64-bit SipHash of each string, as signed int64 (stable across runs and machines)."""
-    objects = values.to_numpy(dtype=object) if isinstance(values, pd.Series) else values.to_numpy(zero_copy_only=False)
+    """A keyed 64-bit SipHash of each string, as signed int64 (stable across runs and machines).
+
+    The hash is that of each string's UTF-8 bytes; Arrow strings are handed over as ``bytes``
+    objects, which skips decoding them into Python strings and encoding them back (same hash).
+    """
+    if isinstance(values, pd.Series):
+        objects = values.to_numpy(dtype=object)
+    else:
+        objects = values.cast(pa.binary()).to_numpy(zero_copy_only=False)
     h = pd.util.hash_array(objects, hash_key=key, categorize=False)
     return h.view(np.int64)
 
@@ -60,8 +67,9 @@ def content_ids(text: pd.Series, *, ordinal: bool, seen: dict[int, int] | None =
 
     ``seen`` carries repeat counts across the chunks of one file.
     """
-    a = pd.util.hash_array(text.to_numpy(dtype=object), hash_key=_KEY_A, categorize=False)
-    b = pd.util.hash_array(text.to_numpy(dtype=object), hash_key=_KEY_B, categorize=False)
+    objects = text.to_numpy(dtype=object)
+    a = pd.util.hash_array(objects, hash_key=_KEY_A, categorize=False)
+    b = pd.util.hash_array(objects, hash_key=_KEY_B, categorize=False)
     ids = pd.Series(_hex_ids(a, b), index=text.index, dtype=object)
     if not ordinal:
         return ids
