@@ -9,7 +9,8 @@ Each contender runs in its own subprocess so its peak RSS is its own:
 * ``crimelens``     -- read → validate → clean (times, coordinates, categories, ids, H3, quarantine)
   → atomic store load.
 
-Usage: ``python bench/ingest.py [--rows 1000000]``. Prints rows/s, peak RSS and the ratios.
+Usage: ``python bench/ingest.py [--rows 1000000] [--repeat 3]``. Prints rows/s, peak RSS and the
+ratios: the medians over rounds that each run every contender once, and each round's own ratios.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -82,19 +84,31 @@ def run(name: str, csv: Path, rows: int) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="rounds; each runs every contender once, and medians are reported")
     args = ap.parse_args()
     csv = make_file(args.rows)
     load_before = os.getloadavg()[0]
-    results = {name: run(name, csv, args.rows) for name in CONTENDERS}
-    floor, bare, ours = results["duckdb_floor"], results["pandas_bare"], results["crimelens"]
+    # Rounds interleave the contenders so a change in machine load hits all of them alike; each
+    # round gives its own ratios, and the medians over rounds are the headline.
+    rounds = [{name: run(name, csv, args.rows) for name in CONTENDERS} for _ in range(max(1, args.repeat))]
+    results = {name: {"seconds": round(statistics.median(r[name]["seconds"] for r in rounds), 2),
+                      "rows_per_s": round(statistics.median(r[name]["rows_per_s"] for r in rounds)),
+                      "peak_rss_mb": max(r[name]["peak_rss_mb"] for r in rounds)}  # the worst round
+               for name in CONTENDERS}
+    vs_floor = [r["crimelens"]["seconds"] / r["duckdb_floor"]["seconds"] for r in rounds]
+    vs_pandas = [r["crimelens"]["seconds"] / r["pandas_bare"]["seconds"] for r in rounds]
     summary = {
         "rows": args.rows,
         "file_mb": round(csv.stat().st_size / 1e6, 1),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}, "
                    f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after",
+        "rounds": len(rounds),
         "results": results,
-        "crimelens_vs_duckdb_floor": round(ours["seconds"] / floor["seconds"], 2),
-        "crimelens_vs_pandas_bare": round(ours["seconds"] / bare["seconds"], 2),
+        "crimelens_vs_duckdb_floor": round(statistics.median(vs_floor), 2),
+        "crimelens_vs_pandas_bare": round(statistics.median(vs_pandas), 2),
+        "per_round_vs_duckdb_floor": [round(v, 2) for v in vs_floor],
+        "per_round_vs_pandas_bare": [round(v, 2) for v in vs_pandas],
     }
     print(json.dumps(summary, indent=2))
 
