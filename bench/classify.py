@@ -11,7 +11,7 @@ time -- and scores the class prior, the one-hot logistic baseline, plain LightGB
 and premises only) and the default classifier; models with place-history features are scored
 twice, "frozen" (only training incidents known) and "+history" (each held-out incident also sees
 the held-out incidents strictly before it, as a deployed model does); on the time hold-out the
-default is also backtested as it is deployed, retrained every ``--rolling-every`` days (each
+default is also backtested as it is deployed, retrained every ``--rolling-every`` (month; each
 block classified by a model trained only on incidents before it). ``speed`` times training
 on ``--n`` incidents and prediction, per model, with two threads (``--rows`` gives slow learners
 fewer incidents). ``text`` reports type-from-text macro-F1 of TF-IDF and embeddings on a
@@ -117,16 +117,16 @@ def quality(args: argparse.Namespace) -> dict[str, Any]:
                 rows[row]["validation"] = clf.validation_
                 print(split, row, {k: rows[row][k] for k in ("log_loss", "macro_f1", "accuracy", "roc_auc_ovr")},
                       flush=True)
-        if split == "time" and args.rolling_every > 0:
+        if split == "time" and args.rolling_every:
             # the deployment practice: retrain every N days, each block classified by a model
             # trained only on incidents before the block (crimelens.classify.backtest)
             from crimelens.classify.backtest import rolling_backtest
 
             t0 = time.perf_counter()
-            res = rolling_backtest(IncidentClassifier(timezone=TZ), df, test_start=test["occurred_at"].min(),
-                                   every_days=args.rolling_every, logistic=False,
+            res = rolling_backtest(IncidentClassifier(timezone=TZ, n_jobs=2), df,
+                                   test_start=test["occurred_at"].min(), every=args.rolling_every, logistic=False,
                                    progress=lambda m: print(m, flush=True))
-            row = f"crimelens_default retrained every {args.rolling_every:g} d"
+            row = f"crimelens_default retrained every {args.rolling_every}"
             rows[row] = res.report.model.to_dict()
             rows[row]["argmax_macro_f1"] = None
             rows[row]["fit_s"] = round(time.perf_counter() - t0, 1)
@@ -226,8 +226,9 @@ def main() -> None:
     q.add_argument("--sample", type=int, default=None, help="read only the first N rows")
     q.add_argument("--models", default="", help="comma-separated subset of the compared models")
     q.add_argument("--split", default="", help="random or time (default both)")
-    q.add_argument("--rolling-every", type=float, default=30.0,
-                   help="also backtest the default on the time hold-out, retrained every N days (0: skip)")
+    q.add_argument("--rolling-every", default="month",
+                   help="also backtest the default on the time hold-out, retrained every week, month, "
+                        "quarter or N days ('': skip)")
     s = sub.add_parser("speed")
     s.add_argument("--n", type=int, default=200_000)
     s.add_argument("--threads", type=int, default=2)

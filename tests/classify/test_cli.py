@@ -117,7 +117,7 @@ def test_backtest_retrains_per_block_and_reports_baselines(stores: tuple[Path, P
                     "--json")
     assert code == 0, out
     payload = json.loads(out.strip().splitlines()[-1])
-    assert len(payload["blocks"]) >= 3 and payload["notes"]["every_days"] == 60
+    assert len(payload["blocks"]) >= 3 and payload["notes"]["every"] == "60"
     assert payload["n"] == sum(b["n_test"] for b in payload["blocks"])
     assert payload["log_loss"] < payload["baselines"]["prior"]["log_loss"]
     code, out = run("classify", "backtest", "--db", str(stores[0]), "--every", "0")

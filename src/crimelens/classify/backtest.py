@@ -28,7 +28,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -76,13 +76,29 @@ class BacktestResult:
         return pd.DataFrame([b.to_dict() for b in self.blocks])
 
 
-def block_starts(test_times: pd.Series, every_days: float) -> list[pd.Timestamp]:
-    """Start of each block: the first test incident, then every ``every_days`` after it."""
-    if every_days <= 0:
-        raise InputError("the retraining interval must be positive")
+#: Calendar retraining schedules: block boundaries at the start of each week, month or quarter (UTC).
+CALENDAR: Final = {"week": "W-MON", "month": "MS", "quarter": "QS"}
+
+
+def block_starts(test_times: pd.Series, every: float | str) -> list[pd.Timestamp]:
+    """Start of each block: the first test incident, then each retraining after it.
+
+    ``every`` is a number of days (fixed steps from the first test incident) or ``week``,
+    ``month`` or ``quarter`` (calendar boundaries, UTC midnight: a monthly model is retrained on
+    the first of each month).
+    """
     t = pd.to_datetime(test_times, utc=True)
     first, last = t.min(), t.max()
-    step = pd.Timedelta(days=every_days)
+    if isinstance(every, str) and every in CALENDAR:
+        bounds = pd.date_range(first.floor("D"), last, freq=CALENDAR[every])
+        return [first, *(b for b in bounds if b > first)]
+    try:
+        days = float(every)
+    except ValueError:
+        raise InputError(f"retraining interval {every!r}: a number of days or one of {', '.join(CALENDAR)}") from None
+    if not days > 0:
+        raise InputError("the retraining interval must be positive")
+    step = pd.Timedelta(days=days)
     starts = [first]
     while starts[-1] + step <= last:
         starts.append(starts[-1] + step)
@@ -95,11 +111,11 @@ def rolling_backtest(
     *,
     test_start: Any = None,
     test_fraction: float = 0.2,
-    every_days: float = 91.0,
+    every: float | str = "month",
     logistic: bool = True,
     progress: Progress | None = None,
 ) -> BacktestResult:
-    """Retrain ``estimator`` every ``every_days`` over the test period and score each block unseen.
+    """Retrain ``estimator`` on a schedule over the test period and score each block unseen.
 
     Parameters
     ----------
@@ -110,8 +126,9 @@ def rolling_backtest(
     test_start
         First moment of the test period; defaults to the start of the latest
         ``test_fraction`` of incidents.
-    every_days
-        Retraining interval, the length of each block.
+    every
+        Retraining schedule: a number of days, or ``week``, ``month`` or ``quarter``
+        (see :func:`block_starts`).
     logistic
         Also refit and score the one-hot logistic on each block's training set (the class prior
         of each block's training set is always scored).
@@ -131,7 +148,7 @@ def rolling_backtest(
     test_mask = t >= start
     if not test_mask.any() or test_mask.all():
         raise InputError(f"the test period from {start} leaves no training or no test incidents")
-    starts = block_starts(t[test_mask], every_days)
+    starts = block_starts(t[test_mask], every)
     probs: list[np.ndarray] = []
     truths: list[np.ndarray] = []
     decided: list[np.ndarray] = []
@@ -187,7 +204,7 @@ def rolling_backtest(
         model=score(y_all, np.vstack(probs), classes, y_pred=np.concatenate(decided), name="model"),
         prior=score(y_all, np.vstack(prior_p), classes, name="prior"),
         logistic=score(y_all, np.vstack(logit_p), classes, name="logistic") if logistic else None,
-        split=f"rolling origin from {start:%Y-%m-%d}, retrained every {every_days:g} days",
-        notes={"blocks": len(blocks), "every_days": every_days, "test_start": str(start), "history": True},
+        split=f"rolling origin from {start:%Y-%m-%d}, retrained every {every}{'' if every in CALENDAR else ' days'}",
+        notes={"blocks": len(blocks), "every": every, "test_start": str(start), "history": True},
     )
     return BacktestResult(report=report, blocks=blocks)

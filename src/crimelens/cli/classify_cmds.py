@@ -158,13 +158,14 @@ def backtest_cmd(
     source: SourceOpt = None, timezone: TzOpt = None, target: TargetOpt = "category",
     model: Annotated[str, typer.Option("--model", help="lightgbm, xgboost, random_forest, linear_svm, mlp.")]
     = "lightgbm",
-    every: Annotated[float, typer.Option("--every", help="Retrain every this many days.")] = 91.0,
+    every: Annotated[str, typer.Option(
+        "--every", help="Retrain every week, month, quarter, or this many days.")] = "month",
     test_from: Annotated[str | None, typer.Option(
         "--test-from", help="First date of the test period (default: the latest --test-fraction).")] = None,
     test_fraction: Annotated[float, typer.Option("--test-fraction", help="Share of incidents tested.")] = 0.2,
     as_json: JsonOpt = False,
 ) -> None:
-    """Rolling-origin backtest: retrain every --every days, score each block on incidents it never saw."""
+    """Rolling-origin backtest: retrain on a schedule, score each block on incidents it never saw."""
     from crimelens.classify import IncidentClassifier
     from crimelens.classify.backtest import rolling_backtest
 
@@ -173,7 +174,7 @@ def backtest_cmd(
         timezone = timezone or incidents.attrs.get("timezone")
         clf = IncidentClassifier(model=model, timezone=timezone, target=target)
         result = rolling_backtest(clf, incidents, test_start=test_from, test_fraction=test_fraction,
-                                  every_days=every, progress=_progress)
+                                  every=every, progress=_progress)
     text = _table(result.report.to_frame()) + "\n\n" + _table(
         result.blocks_frame()[["start", "n_train", "n_test", "log_loss", "macro_f1", "logistic_log_loss"]])
     emit(result.to_dict(), as_json, text)
