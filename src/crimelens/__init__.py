@@ -7,8 +7,6 @@ imported from their own subpackages.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 from crimelens.exceptions import (
     CrimelensError,
     InputError,
@@ -20,10 +18,17 @@ from crimelens.exceptions import (
 )
 from crimelens.schema import INCIDENT_COLUMNS, INCIDENT_SCHEMA, validate
 
-try:
-    __version__ = version("crimelens")
-except PackageNotFoundError:  # running from a source tree without installation
-    __version__ = "0.0.0"
+
+def __getattr__(name: str) -> str:
+    """``__version__``, looked up on first use (scanning installed packages costs ~80 ms at import)."""
+    if name != "__version__":
+        raise AttributeError(f"module 'crimelens' has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("crimelens")
+    except PackageNotFoundError:  # running from a source tree without installation
+        return "0.0.0"
 
 __all__ = [
     "INCIDENT_COLUMNS",
