@@ -41,7 +41,7 @@ import pandas as pd
 from crimelens.exceptions import InputError, NotFittedError
 
 DEFAULT_KEYS: Final = ("point", "point+premises", "cell:150", "cell:600", "neighbourhood")
-DEFAULT_WINDOWS: Final = (None, 365)
+DEFAULT_WINDOWS: Final = (None, 365, 28)
 _MINUTE: Final = 60_000_000_000  # nanoseconds
 
 

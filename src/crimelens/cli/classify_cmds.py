@@ -34,6 +34,7 @@ from crimelens.filters import IncidentFilter
 ModelOpt = Annotated[Path, typer.Option("--model", help="Model file written by 'classify train'.")]
 TzOpt = Annotated[str | None, typer.Option("--timezone", help="IANA zone of wall-clock features.")]
 TargetOpt = Annotated[str, typer.Option("--target", help="Label column: category or offense.")]
+LearnerOpt = Annotated[str, typer.Option("--model", help="lightgbm, xgboost, random_forest, linear_svm, mlp.")]
 
 
 def _progress(msg: str) -> None:
@@ -63,6 +64,17 @@ def _flt(start: str | None, end: str | None, cats: list[str] | None, sources: li
     return make_filter(start, end, cats, sources)
 
 
+def _labelled(
+    db: str | None, flt: IncidentFilter, model: str, timezone: str | None, target: str
+) -> tuple[pd.DataFrame, Any]:
+    """The store's incidents and an unfitted classifier for them (time zone defaults to the store's)."""
+    from crimelens.classify import IncidentClassifier
+
+    incidents = read_incidents(db, flt)
+    clf = IncidentClassifier(model=model, timezone=timezone or incidents.attrs.get("timezone"), target=target)
+    return incidents, clf
+
+
 def _table(frame: pd.DataFrame) -> str:
     return frame.to_string(float_format=lambda v: f"{v:.4f}")
 
@@ -77,21 +89,18 @@ def train_cmd(
     out: Annotated[Path, typer.Option("--out", help="Model file to write.")],
     db: DbOpt = None, start: FromOpt = None, end: ToOpt = None, category: CategoryOpt = None,
     source: SourceOpt = None, timezone: TzOpt = None, target: TargetOpt = "category",
-    model: Annotated[str, typer.Option("--model", help="lightgbm, xgboost, random_forest, linear_svm, mlp.")]
-    = "lightgbm",
+    model: LearnerOpt = "lightgbm",
     search: Annotated[float, typer.Option("--search", help="Seconds of hyperparameter search (0: none).")] = 0.0,
     select: Annotated[bool, typer.Option("--select-features", help="Keep feature groups that help.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Train a classifier on the store's incidents and save it with its metadata."""
-    from crimelens.classify import IncidentClassifier, OneHotLogistic
+    from crimelens.classify import OneHotLogistic
     from crimelens.classify.persistence import model_metadata, save_model
     from crimelens.classify.selection import select_features, successive_halving
 
     with errors_to_exit():
-        incidents = read_incidents(db, _flt(start, end, category, source))
-        timezone = timezone or incidents.attrs.get("timezone")
-        clf = IncidentClassifier(model=model, timezone=timezone, target=target)
+        incidents, clf = _labelled(db, _flt(start, end, category, source), model, timezone, target)
         extra: dict[str, Any] = {}
         if select:
             _progress("selecting features (permutation importance on the latest 20%)...")
@@ -105,7 +114,7 @@ def train_cmd(
             extra["search"] = {"best": res.best_params, "trials": len(res.trials)}
         _progress(f"training {model} on {len(incidents):,} incidents...")
         clf.fit(incidents)
-        baseline = OneHotLogistic(timezone=timezone, target=target).fit(incidents)
+        baseline = OneHotLogistic(timezone=clf.timezone, target=target).fit(incidents)
         meta = model_metadata(clf, incidents, **extra)
         save_model(clf, out, meta, baseline=baseline)
     summary = {"model": str(out), "n_train": meta["n_train"], "classes": meta["classes"],
@@ -156,8 +165,7 @@ def evaluate_cmd(
 def backtest_cmd(
     db: DbOpt = None, start: FromOpt = None, end: ToOpt = None, category: CategoryOpt = None,
     source: SourceOpt = None, timezone: TzOpt = None, target: TargetOpt = "category",
-    model: Annotated[str, typer.Option("--model", help="lightgbm, xgboost, random_forest, linear_svm, mlp.")]
-    = "lightgbm",
+    model: LearnerOpt = "lightgbm",
     every: Annotated[str, typer.Option(
         "--every", help="Retrain every week, month, quarter, or this many days.")] = "month",
     test_from: Annotated[str | None, typer.Option(
@@ -166,13 +174,10 @@ def backtest_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Rolling-origin backtest: retrain on a schedule, score each block on incidents it never saw."""
-    from crimelens.classify import IncidentClassifier
     from crimelens.classify.backtest import rolling_backtest
 
     with errors_to_exit():
-        incidents = read_incidents(db, _flt(start, end, category, source))
-        timezone = timezone or incidents.attrs.get("timezone")
-        clf = IncidentClassifier(model=model, timezone=timezone, target=target)
+        incidents, clf = _labelled(db, _flt(start, end, category, source), model, timezone, target)
         result = rolling_backtest(clf, incidents, test_start=test_from, test_fraction=test_fraction,
                                   every=every, progress=_progress)
     text = _table(result.report.to_frame()) + "\n\n" + _table(
