@@ -80,6 +80,9 @@ def test_bad_arguments() -> None:
     frame = synthetic_incidents(300, seed=1)
     with pytest.raises(InputError, match="positive"):
         block_starts(frame["occurred_at"], 0)
+    for bad in ("inf", "nan", -3):
+        with pytest.raises(InputError, match="positive"):
+            block_starts(frame["occurred_at"], bad)
     with pytest.raises(InputError, match="number of days"):
         block_starts(frame["occurred_at"], "fortnightly")
     with pytest.raises(InputError, match="no training"):

@@ -96,8 +96,8 @@ def block_starts(test_times: pd.Series, every: float | str) -> list[pd.Timestamp
         days = float(every)
     except ValueError:
         raise InputError(f"retraining interval {every!r}: a number of days or one of {', '.join(CALENDAR)}") from None
-    if not days > 0:
-        raise InputError("the retraining interval must be positive")
+    if not 0 < days < 100 * 365:  # also refuses nan and inf
+        raise InputError("the retraining interval must be positive (and under a century)")
     step = pd.Timedelta(days=days)
     starts = [first]
     while starts[-1] + step <= last:
