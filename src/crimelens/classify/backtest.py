@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
 import numpy as np
@@ -57,7 +57,7 @@ class BacktestBlock:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
-        return {k: getattr(self, k) for k in self.__slots__}
+        return asdict(self)
 
 
 @dataclass(slots=True)

@@ -33,9 +33,9 @@ def field_text(columns: Sequence[Column]) -> Column:
     A single column keeps its nulls; several columns are joined with nulls as empty strings.
     """
     if len(columns) == 1:
-        s = trimmed(columns[0])
+        s = _trimmed(columns[0])
     else:
-        parts = [pc.fill_null(trimmed(c), "") for c in columns]
+        parts = [pc.fill_null(_trimmed(c), "") for c in columns]
         s = pc.utf8_trim_whitespace(pc.binary_join_element_wise(*parts, " "))
     if not len(s) or pc.min(pc.binary_length(s)).as_py() != 0:  # no empty text (lengths come from offsets)
         return s
@@ -43,7 +43,7 @@ def field_text(columns: Sequence[Column]) -> Column:
     return out
 
 
-def trimmed(values: Column) -> Column:
+def _trimmed(values: Column) -> Column:
     """``utf8_trim_whitespace``, skipped when no value starts or ends with a space or a non-ASCII byte.
 
     Looks at the first and last byte of each value through the offsets; a byte of 0x80 or more
@@ -140,7 +140,7 @@ def _may_need_escaping(col: Column) -> bool:
         if pa.types.is_null(chunk.type):
             continue
         if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
-            return bool(pc.any(pc.match_substring_regex(chunk, r'["\\\x00-\x1f]')).as_py())
+            return True  # raw columns are text; anything else takes the escaping pass
         data = chunk.buffers()[2]
         if data is not None and _ESCAPED[np.frombuffer(data, dtype=np.uint8)].any():
             return True

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,9 @@ from crimelens.cli.common import (
 )
 from crimelens.exceptions import InputError
 from crimelens.filters import IncidentFilter
+
+if TYPE_CHECKING:
+    from crimelens.classify import IncidentClassifier
 
 ModelOpt = Annotated[Path, typer.Option("--model", help="Model file written by 'classify train'.")]
 TzOpt = Annotated[str | None, typer.Option("--timezone", help="IANA zone of wall-clock features.")]
@@ -66,7 +69,7 @@ def _flt(start: str | None, end: str | None, cats: list[str] | None, sources: li
 
 def _labelled(
     db: str | None, flt: IncidentFilter, model: str, timezone: str | None, target: str
-) -> tuple[pd.DataFrame, Any]:
+) -> tuple[pd.DataFrame, IncidentClassifier]:
     """The store's incidents and an unfitted classifier for them (time zone defaults to the store's)."""
     from crimelens.classify import IncidentClassifier
 
