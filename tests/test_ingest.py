@@ -152,6 +152,31 @@ def test_malformed_rows_are_quarantined_with_exact_lines(store, tmp_path: Path) 
     assert "only,three,fields" in q["raw"].iloc[0]
 
 
+@pytest.mark.parametrize("path", ["first_load", "source_already_stored", "tracker_full"])
+def test_ids_repeated_across_chunks(store, tmp_path: Path, monkeypatch, path: str) -> None:  # type: ignore[no-untyped-def]
+    """An id met again in a later chunk is a duplicate or an update, whichever way the writer finds it.
+
+    A first load of a source remembers the ids it wrote (LoadedIds); a source already stored,
+    or a tracker past its limit, asks the table instead. All three must account alike.
+    """
+    import crimelens.store.duckdb as duckdb_store
+    from crimelens.store.base import LoadedIds
+
+    if path == "source_already_stored":
+        load(store, write_csv(tmp_path / "old.csv", [chicago_row(900 + i) for i in range(3)]))
+    if path == "tracker_full":
+        monkeypatch.setattr(duckdb_store, "LoadedIds", lambda: LoadedIds(limit=15))
+    rows = [chicago_row(i) for i in range(40)]
+    rows += [chicago_row(5), chicago_row(12, Arrest="true"), chicago_row(33), chicago_row(38, Arrest="true")]
+    r = load(store, write_csv(tmp_path / "rep.csv", rows), chunk_rows=10)
+    assert (r.read, r.stored, r.updated, r.duplicates) == (44, 40, 2, 2)
+    df = store.incidents().set_index("incident_id")
+    assert len(df) == 40 + (3 if path == "source_already_stored" else 0)
+    assert df.index.is_unique
+    assert bool(df.loc["10000012", "arrest"]) and bool(df.loc["10000038", "arrest"])  # the last version wins
+    assert not bool(df.loc["10000013", "arrest"])
+
+
 @pytest.mark.parametrize("fail_in", ["cleaning", "store"])
 def test_a_failure_mid_load_leaves_nothing(store, tmp_path: Path, monkeypatch, fail_in: str) -> None:  # type: ignore[no-untyped-def]
     import crimelens.ingest as ingest_module

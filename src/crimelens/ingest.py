@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -26,12 +26,17 @@ from crimelens.exceptions import MappingError
 from crimelens.schema import INCIDENT_SCHEMA, PERSONAL_SCHEMA, QUARANTINE_SCHEMA
 from crimelens.sources.detect import detect_preset
 from crimelens.sources.mapping import Mapping
+from crimelens.sources.readahead import ReadAhead
 from crimelens.sources.readers import RawChunk, SourceFile, open_source, record_lines
 
 if TYPE_CHECKING:
     from crimelens.store.base import IngestReport, Store
 
 Progress = Callable[[int], None]
+
+#: Cleaned chunks queued for the store's writer thread at most. Two let the writer take a chunk
+#: that completes a row group (slow: it is compressed and written) without stalling cleaning.
+WRITE_QUEUE = 2
 
 
 def file_sha256(path: str | Path) -> str:
@@ -104,8 +109,10 @@ def ingest_file(
         report.skipped = True
         report.notes.append("file already ingested (same SHA-256): nothing to do")
         return report
-    return _load(store, src.chunks(), chosen, report, key=key, now=now, file=origin or src.path.name, src=src,
-                 progress=progress, started=started)
+    # The next block is parsed in a reader thread while this one is cleaned (Arrow parses outside the GIL).
+    with ReadAhead(src.chunks()) as chunks:
+        return _load(store, chunks, chosen, report, key=key, now=now, file=origin or src.path.name, src=src,
+                     progress=progress, started=started)
 
 
 def ingest_chunks(
@@ -155,20 +162,21 @@ def _load(
     reasons: Counter[str] = Counter()
     fallback = 0
     held: list[pa.Table] = []  # quarantine rows, held until their line numbers are final
-    # The store writes chunk k in a worker thread while chunk k+1 is cleaned (both engines do
-    # their work outside the GIL). One chunk at most is in flight, so memory stays bounded; the
-    # worker only ever touches the store inside the load's transaction, and leaving the block
-    # waits for it before the writer commits or rolls back, so a load stays all or nothing.
+    # The store writes earlier chunks in one worker thread, in order, while the next is cleaned
+    # (both engines do their work outside the GIL). At most WRITE_QUEUE chunks wait, so memory
+    # stays bounded; the worker only ever touches the store inside the load's transaction, and
+    # leaving the block waits for it before the writer commits or rolls back, so a load stays
+    # all or nothing.
     with store.batch(name, report.file, report.sha256, batch_id) as writer, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="crimelens-load") as pool:
-        pending: Future[None] | None = None
+        pending: deque[Future[None]] = deque()
         for chunk in chunks:
             res = clean_chunk(chunk, chosen, ctx)
             if res.quarantine.num_rows:
                 held.append(res.quarantine)
-            if pending is not None:
-                pending.result()  # re-raises the store's error, if any
-            pending = pool.submit(writer.add, res.incidents, res.personal, QUARANTINE_SCHEMA.empty_table())
+            while len(pending) >= WRITE_QUEUE:
+                pending.popleft().result()  # re-raises the store's error, if any
+            pending.append(pool.submit(writer.add, res.incidents, res.personal, QUARANTINE_SCHEMA.empty_table()))
             report.read += res.read
             unmapped.update(res.unmapped)
             flags.update(res.flags)
@@ -176,8 +184,8 @@ def _load(
             fallback += res.fallback_dates
             if progress is not None:
                 progress(report.read)
-        if pending is not None:
-            pending.result()
+        while pending:
+            pending.popleft().result()
         if rejected is not None and rejected.num_rows:
             held.append(rejected)
             report.read += rejected.num_rows

@@ -49,3 +49,7 @@ def test_field_text_trims_and_nulls_like_the_plain_kernels(values: list[str | No
         want = pc.utf8_trim_whitespace(joined)
     want = pc.if_else(pc.equal(want, ""), pa.scalar(None, pa.string()), want)
     assert field_text(cols).to_pylist() == want.to_pylist()
+
+
+def test_json_objects_of_no_columns_are_empty_objects() -> None:
+    assert json_objects(pa.table({"a": pa.array(["x", None], pa.string())}).select([])).to_pylist() == ["{}", "{}"]

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 _SEP = "\x1f"
 _KEY_A = "crimelens-id-v1a"
 _KEY_B = "crimelens-row-v1"
+_NULL_AS_NUL = pc.JoinOptions(null_handling="replace", null_replacement="\x00")
 
 
 def joined(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
@@ -35,7 +36,7 @@ def joined_arrow(table: pa.Table, columns: list[str]) -> pa.Array | pa.ChunkedAr
     if not columns:
         return pa.array([""] * table.num_rows, type=pa.string())
     out: pa.Array | pa.ChunkedArray = pc.binary_join_element_wise(
-        *[pc.fill_null(table.column(c), "\x00") for c in columns], _SEP
+        *[table.column(c) for c in columns], _SEP, options=_NULL_AS_NUL
     )
     return out
 

@@ -135,6 +135,11 @@ def split_chunk(incidents: pa.Table, personal: pa.Table, stored_ids: pa.Array, s
     and classified as updates or duplicates at commit. Personal rows follow their incident.
     """
     ids = incidents.column("incident_id")
+    if not len(stored_ids) and pc.count_distinct(ids).as_py() == incidents.num_rows:
+        # the common case: every id is new and appears once, so the whole chunk goes straight in
+        staged = incidents.slice(0, 0)
+        return ChunkSplit(incidents, personal, staged.append_column("seq", pa.array([], type=pa.int64())),
+                          personal.slice(0, 0))
     counts = pc.value_counts(ids)
     repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
     to_stage = pc.or_(pc.is_in(ids, value_set=repeated), pc.is_in(ids, value_set=stored_ids))
@@ -143,9 +148,38 @@ def split_chunk(incidents: pa.Table, personal: pa.Table, stored_ids: pa.Array, s
     seq = pa.array(range(seq_start, seq_start + staged.num_rows), type=pa.int64())
 
     def follow(rows: pa.Table) -> pa.Table:
+        if not personal.num_rows:
+            return personal
         return personal.filter(pc.is_in(personal.column("incident_id"), value_set=rows.column("incident_id")))
 
     return ChunkSplit(direct, follow(direct), staged.append_column("seq", seq), follow(staged))
+
+
+class LoadedIds:
+    """The ids one load has written straight to the table, to tell later chunks' repeats.
+
+    Asking the database instead means scanning the growing table once per chunk. Held in memory
+    up to ``limit`` ids; past that :meth:`full` is true and the writer must ask the database.
+    """
+
+    def __init__(self, limit: int = 5_000_000) -> None:
+        self.limit = limit
+        self._ids: set[str] = set()
+        self.full = False
+
+    def seen(self, ids: list[str]) -> list[str]:
+        """Those of ``ids`` written earlier in this load."""
+        held = self._ids
+        return [i for i in ids if i in held]
+
+    def add(self, ids: pa.Array | pa.ChunkedArray) -> None:
+        """Remember ids just written."""
+        if self.full:
+            return
+        self._ids.update(ids.to_pylist())
+        if len(self._ids) > self.limit:
+            self.full = True
+            self._ids = set()
 
 
 def connect(url: str, *, read_only: bool = False) -> Store:

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from crimelens.exceptions import InputError, StoreBusyError, StoreError
 from crimelens.filters import IncidentFilter
 from crimelens.schema import INCIDENT_COLUMNS, INCIDENT_SCHEMA, PERSONAL_SCHEMA, QUARANTINE_SCHEMA
-from crimelens.store.base import IngestReport, split_chunk
+from crimelens.store.base import IngestReport, LoadedIds, split_chunk
 from crimelens.store.sql import counts_sql, ddl_for, where_clause
 
 SCHEMA_VERSION = 1
@@ -78,7 +78,7 @@ class DuckDBStore:
         """Start an atomic load of one file."""
         if self.read_only:
             raise StoreError("store was opened read-only")
-        return DuckDBBatch(self.con, batch_id)
+        return DuckDBBatch(self.con, batch_id, source)
 
     def file_seen(self, source: str, sha256: str) -> bool:
         """True if this checksum was already loaded for ``source``."""
@@ -191,9 +191,10 @@ class DuckDBStore:
 class DuckDBBatch:
     """One atomic load into a :class:`DuckDBStore`."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, batch_id: str) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, batch_id: str, source: str) -> None:
         self.con = con
         self.batch_id = batch_id
+        self.source = source
         self._open = False
 
     def __enter__(self) -> DuckDBBatch:
@@ -211,6 +212,11 @@ class DuckDBBatch:
         self.con.execute("ALTER TABLE stage ADD COLUMN seq BIGINT")
         self._seq = 0
         self.direct = 0
+        # Before this load writes anything, does the table hold this source at all? If not, an
+        # id can only be "stored" by an earlier chunk of this load, which LoadedIds remembers.
+        self._loaded = LoadedIds()
+        self._source_stored = _scalar(self.con, "SELECT count(*) FROM (SELECT 1 FROM incidents WHERE source = ? "
+                                                "LIMIT 1)", [self.source]) > 0
         return self
 
     def add(self, incidents: pa.Table, personal: pa.Table, quarantine: pa.Table) -> None:
@@ -222,19 +228,25 @@ class DuckDBBatch:
         """
         con = self.con
         if incidents.num_rows:
-            con.register("chunk_ids", pa.table({"incident_id": pc.unique(incidents.column("incident_id"))}))
             source = incidents.column("source")[0].as_py()
-            stored = pa.array([r[0] for r in con.execute(
-                "SELECT c.incident_id FROM chunk_ids c SEMI JOIN incidents i "
-                "ON i.source = ? AND i.incident_id = c.incident_id", [source]
-            ).fetchall()], type=pa.string())
-            con.unregister("chunk_ids")
-            part = split_chunk(incidents, personal, stored, self._seq)
+            unique = pc.unique(incidents.column("incident_id"))
+            if source != self.source or self._source_stored or self._loaded.full:
+                con.register("chunk_ids", pa.table({"incident_id": unique}))
+                found = [r[0] for r in con.execute(
+                    "SELECT c.incident_id FROM chunk_ids c SEMI JOIN incidents i "
+                    "ON i.source = ? AND i.incident_id = c.incident_id", [source]
+                ).fetchall()]
+                con.unregister("chunk_ids")
+            else:
+                found = self._loaded.seen(unique.to_pylist())
+            part = split_chunk(incidents, personal, pa.array(found, type=pa.string()), self._seq)
             self._seq += part.staged.num_rows
             self.direct += part.direct.num_rows
             for table, rows in (("incidents", part.direct), ("incident_personal", part.direct_personal),
                                 ("stage", part.staged), ("stage_personal", part.staged_personal)):
                 self._insert(table, rows)
+            if source == self.source:
+                self._loaded.add(part.direct.column("incident_id"))
         if quarantine.num_rows:
             self._insert("stage_quarantine", quarantine)
 
@@ -327,6 +339,6 @@ class DuckDBBatch:
             self.con.execute("RESET threads")
 
 
-def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
-    row = con.execute(sql).fetchone()
-    return int(row[0]) if row and row[0] is not None else 0
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> int:
+    rows = con.execute(sql, list(params)).fetchall()  # fetched to the end: no result left pending
+    return int(rows[0][0]) if rows and rows[0][0] is not None else 0
