@@ -156,16 +156,16 @@ def test_malformed_rows_are_quarantined_with_exact_lines(store, tmp_path: Path) 
 def test_ids_repeated_across_chunks(store, tmp_path: Path, monkeypatch, path: str) -> None:  # type: ignore[no-untyped-def]
     """An id met again in a later chunk is a duplicate or an update, whichever way the writer finds it.
 
-    A first load of a source remembers the ids it wrote (LoadedIds); a source already stored,
-    or a tracker past its limit, asks the table instead. All three must account alike.
+    A load remembers the ids it routed (IdTracker) and asks the table only for ids stored by
+    earlier loads; a tracker past its limit stages every later row. All three must account alike.
     """
     import crimelens.store.duckdb as duckdb_store
-    from crimelens.store.base import LoadedIds
+    from crimelens.store.base import IdTracker
 
     if path == "source_already_stored":
         load(store, write_csv(tmp_path / "old.csv", [chicago_row(900 + i) for i in range(3)]))
     if path == "tracker_full":
-        monkeypatch.setattr(duckdb_store, "LoadedIds", lambda: LoadedIds(limit=15))
+        monkeypatch.setattr(duckdb_store, "IdTracker", lambda: IdTracker(limit=15))
     rows = [chicago_row(i) for i in range(40)]
     rows += [chicago_row(5), chicago_row(12, Arrest="true"), chicago_row(33), chicago_row(38, Arrest="true")]
     r = load(store, write_csv(tmp_path / "rep.csv", rows), chunk_rows=10)
@@ -175,6 +175,22 @@ def test_ids_repeated_across_chunks(store, tmp_path: Path, monkeypatch, path: st
     assert df.index.is_unique
     assert bool(df.loc["10000012", "arrest"]) and bool(df.loc["10000038", "arrest"])  # the last version wins
     assert not bool(df.loc["10000013", "arrest"])
+
+
+@pytest.mark.parametrize("prior", [False, True])
+def test_the_last_version_wins_when_an_id_repeats_within_a_chunk_and_again_later(  # type: ignore[no-untyped-def]
+        store, tmp_path: Path, prior: bool) -> None:
+    """Id 3 twice in the first chunk (so staged), then once more, changed, in the third chunk."""
+    if prior:
+        load(store, write_csv(tmp_path / "old.csv", [chicago_row(900)]))
+    rows = [chicago_row(i) for i in range(30)]
+    rows[5] = chicago_row(3)
+    rows[25] = chicago_row(3, Arrest="true")
+    r = load(store, write_csv(tmp_path / "late.csv", rows), chunk_rows=10)
+    assert (r.read, r.stored, r.updated, r.duplicates) == (30, 28, 1, 1)
+    df = store.incidents().set_index("incident_id")
+    assert df.index.is_unique
+    assert bool(df.loc["10000003", "arrest"])  # the file's last version of id 3
 
 
 @pytest.mark.parametrize("fail_in", ["cleaning", "store"])
@@ -197,7 +213,7 @@ def test_a_failure_mid_load_leaves_nothing(store, tmp_path: Path, monkeypatch, f
     if fail_in == "cleaning":
         monkeypatch.setattr(ingest_module, "clean_chunk", failing(ingest_module.clean_chunk))
     else:
-        monkeypatch.setattr(DuckDBBatch, "add", failing(DuckDBBatch.add))
+        monkeypatch.setattr(DuckDBBatch, "write", failing(DuckDBBatch.write))
     with pytest.raises(RuntimeError, match="boom"):
         load(store, p, chunk_rows=10)
     assert store.info()["incidents"] == 0 and store.info()["files"] == 0

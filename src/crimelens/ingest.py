@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from crimelens.cleaning.clean import CleanContext, clean_chunk
 from crimelens.exceptions import MappingError
-from crimelens.schema import INCIDENT_SCHEMA, PERSONAL_SCHEMA, QUARANTINE_SCHEMA
+from crimelens.schema import QUARANTINE_SCHEMA
 from crimelens.sources.detect import detect_preset
 from crimelens.sources.mapping import Mapping
 from crimelens.sources.readahead import ReadAhead
@@ -176,7 +176,8 @@ def _load(
                 held.append(res.quarantine)
             while len(pending) >= WRITE_QUEUE:
                 pending.popleft().result()  # re-raises the store's error, if any
-            pending.append(pool.submit(writer.add, res.incidents, res.personal, QUARANTINE_SCHEMA.empty_table()))
+            part = writer.route(res.incidents, res.personal)  # here, while earlier chunks are written
+            pending.append(pool.submit(writer.write, part, QUARANTINE_SCHEMA.empty_table()))
             report.read += res.read
             unmapped.update(res.unmapped)
             flags.update(res.flags)
@@ -194,7 +195,7 @@ def _load(
             report.notes.append("file has a header but no rows")
         if held:
             lines = _final_lines(src, held) if src is not None else pa.concat_tables(held)
-            writer.add(INCIDENT_SCHEMA.empty_table(), PERSONAL_SCHEMA.empty_table(), lines)
+            writer.write(None, lines)
         if not known_crs:
             store.set_source_crs(name, ctx.crs, chosen.timezone)
         report.by_reason = dict(reasons.most_common())

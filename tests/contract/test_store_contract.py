@@ -89,3 +89,25 @@ def test_personal_data_kept_apart(any_store, tmp_path: Path) -> None:  # type: i
     assert "narrative" not in plain.columns and plain["suspect_ref"].iloc[0].startswith("p")
     full = any_store.incidents(include_personal=True)
     assert full["narrative"].iloc[0] == 'said "hi"\ntwice' and full["suspect"].iloc[0] == "John Doe"
+
+
+@pytest.mark.parametrize("prior", [False, True])
+def test_repeats_across_chunks_keep_the_files_last_version(any_store, tmp_path: Path, prior: bool) -> None:  # type: ignore[no-untyped-def]
+    """Chunks of 10 rows: id 3 twice in the first chunk, then changed in the third; id 12 in the
+    second chunk and changed in the fourth. The file's last version of each must be stored,
+    whether the source was empty before or not."""
+    if prior:
+        load(any_store, write_csv(tmp_path / "old.csv", [chicago_row(900), chicago_row(12)]))
+    rows = [chicago_row(i) for i in range(40)]
+    rows[5] = chicago_row(3)
+    rows[25] = chicago_row(3, Arrest="true")
+    rows[35] = chicago_row(12, Arrest="true")
+    r = ingest_file(any_store, write_csv(tmp_path / "rep.csv", rows), key=TEST_KEY,
+                    now=pd.Timestamp("2024-06-01", tz="UTC"), chunk_rows=10)
+    assert r.balanced()
+    # without a prior load: 37 distinct ids stored, id 3 and id 12 each updated once, one
+    # duplicate of id 3; with one, id 12 was stored already, so it is one more update
+    assert (r.read, r.stored, r.updated, r.duplicates) == ((40, 37, 2, 1) if not prior else (40, 36, 3, 1))
+    inc = any_store.incidents().set_index("incident_id")
+    assert inc.index.is_unique and len(inc) == 37 + (1 if prior else 0)
+    assert bool(inc.loc["10000003", "arrest"]) and bool(inc.loc["10000012", "arrest"])

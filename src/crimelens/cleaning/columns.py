@@ -147,9 +147,8 @@ def _may_need_escaping(col: Column) -> bool:
     """Whether any value may hold a quote, a backslash or a control character.
 
     Scans the raw UTF-8 bytes behind the column (a byte below 0x80 is always its own character),
-    which is an order of magnitude faster than a regex over each value; bytes of a parent buffer
-    outside a sliced array can only give a false alarm, which costs the escaping pass, never a
-    wrong result.
+    which is an order of magnitude faster than a regex over each value. Only the bytes of the
+    (possibly sliced) array's own values are read.
     """
     chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
     for chunk in chunks:
@@ -157,7 +156,12 @@ def _may_need_escaping(col: Column) -> bool:
             continue
         if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
             return True  # raw columns are text; anything else takes the escaping pass
-        data = chunk.buffers()[2]
-        if data is not None and _ESCAPED[np.frombuffer(data, dtype=np.uint8)].any():
+        _, offsets_buf, data = chunk.buffers()
+        if data is None or not len(chunk):
+            continue
+        width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        offsets = np.frombuffer(offsets_buf, dtype=width)
+        first, last = int(offsets[chunk.offset]), int(offsets[chunk.offset + len(chunk)])
+        if _ESCAPED[np.frombuffer(data, dtype=np.uint8)[first:last]].any():
             return True
     return False

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -52,11 +53,19 @@ class IngestReport:
 
 
 class BatchWriter(Protocol):
-    """One atomic load: add chunks, then :meth:`commit`; leaving the ``with`` block on an error
-    rolls everything back."""
+    """One atomic load: route and write chunks, then :meth:`commit`; leaving the ``with`` block on
+    an error rolls everything back.
 
-    def add(self, incidents: pa.Table, personal: pa.Table, quarantine: pa.Table) -> None:
-        """Stage one cleaned chunk."""
+    :meth:`route` is called once per chunk in file order and may run while :meth:`write` of an
+    earlier chunk is still in progress in another thread, so that the deciding and the writing
+    overlap; :meth:`write` calls come in the same order.
+    """
+
+    def route(self, incidents: pa.Table, personal: pa.Table) -> ChunkSplit:
+        """Decide which rows of a cleaned chunk go straight in and which are staged."""
+
+    def write(self, part: ChunkSplit | None, quarantine: pa.Table) -> None:
+        """Write one routed chunk and quarantine rows inside the load's transaction."""
 
     def commit(self, report: IngestReport) -> IngestReport:
         """Resolve new / updated / duplicate rows, write them and the file record, commit."""
@@ -155,31 +164,53 @@ def split_chunk(incidents: pa.Table, personal: pa.Table, stored_ids: pa.Array, s
     return ChunkSplit(direct, follow(direct), staged.append_column("seq", seq), follow(staged))
 
 
-class LoadedIds:
-    """The ids one load has written straight to the table, to tell later chunks' repeats.
+class IdTracker:
+    """Every id one load has routed so far, to tell a later chunk's repeats without the database.
 
-    Asking the database instead means scanning the growing table once per chunk. Held in memory
-    up to ``limit`` ids; past that :meth:`full` is true and the writer must ask the database.
+    A repeat must be staged, whether its first appearance went straight in or was staged, so
+    that the file's last version wins at commit. Ids are held as 64-bit hashes in one sorted
+    array (8 bytes each). A hash collision can only stage a new row, which commit then stores as
+    new, so a false "seen" costs time, never a wrong result. Past ``limit`` ids the tracker
+    saturates and answers "seen" for everything: the rest of a giant file is staged and sorted
+    out at commit, and memory stays bounded.
     """
 
-    def __init__(self, limit: int = 5_000_000) -> None:
+    def __init__(self, limit: int = 16_000_000) -> None:
         self.limit = limit
-        self._ids: set[str] = set()
-        self.full = False
+        self.saturated = False
+        self._hashes = np.empty(0, dtype=np.uint64)
 
-    def seen(self, ids: list[str]) -> list[str]:
-        """Those of ``ids`` written earlier in this load."""
-        held = self._ids
-        return [i for i in ids if i in held]
+    def __len__(self) -> int:
+        return len(self._hashes)
+
+    @staticmethod
+    def _hash(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        out: np.ndarray = pd.util.hash_array(ids.to_numpy(zero_copy_only=False), categorize=False)
+        return out
+
+    def _lookup(self, h: np.ndarray) -> np.ndarray:
+        if not len(self._hashes):
+            return np.zeros(len(h), dtype=bool)
+        pos = np.minimum(np.searchsorted(self._hashes, h), len(self._hashes) - 1)
+        out: np.ndarray = self._hashes[pos] == h
+        return out
+
+    def seen(self, ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """A mask: which of ``ids`` were (or, once saturated, may have been) routed earlier in this load."""
+        if self.saturated:
+            return np.ones(len(ids), dtype=bool)
+        return self._lookup(self._hash(ids))
 
     def add(self, ids: pa.Array | pa.ChunkedArray) -> None:
-        """Remember ids just written."""
-        if self.full:
+        """Remember ids just routed."""
+        if self.saturated:
             return
-        self._ids.update(ids.to_pylist())
-        if len(self._ids) > self.limit:
-            self.full = True
-            self._ids = set()
+        h = np.unique(self._hash(ids))
+        h = h[~self._lookup(h)]
+        if len(self._hashes) + len(h) > self.limit:
+            self.saturated, self._hashes = True, np.empty(0, dtype=np.uint64)
+            return
+        self._hashes = np.insert(self._hashes, np.searchsorted(self._hashes, h), h)
 
 
 def connect(url: str, *, read_only: bool = False) -> Store:

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from crimelens.exceptions import InputError, StoreBusyError, StoreError
 from crimelens.filters import IncidentFilter
 from crimelens.schema import INCIDENT_COLUMNS, INCIDENT_SCHEMA, PERSONAL_SCHEMA, QUARANTINE_SCHEMA
-from crimelens.store.base import IngestReport, LoadedIds, split_chunk
+from crimelens.store.base import ChunkSplit, IdTracker, IngestReport, split_chunk
 from crimelens.store.sql import counts_sql, ddl_for, where_clause
 
 SCHEMA_VERSION = 1
@@ -196,6 +196,7 @@ class DuckDBBatch:
         self.batch_id = batch_id
         self.source = source
         self._open = False
+        self._committed: duckdb.DuckDBPyConnection | None = None
 
     def __enter__(self) -> DuckDBBatch:
         # Bound the engine's buffers during a load so a large file spills to disk instead of memory.
@@ -212,41 +213,45 @@ class DuckDBBatch:
         self.con.execute("ALTER TABLE stage ADD COLUMN seq BIGINT")
         self._seq = 0
         self.direct = 0
-        # Before this load writes anything, does the table hold this source at all? If not, an
-        # id can only be "stored" by an earlier chunk of this load, which LoadedIds remembers.
-        self._loaded = LoadedIds()
-        self._source_stored = _scalar(self.con, "SELECT count(*) FROM (SELECT 1 FROM incidents WHERE source = ? "
-                                                "LIMIT 1)", [self.source]) > 0
+        # An id is already stored if an earlier load committed it (asked through a second
+        # connection, which sees committed rows only and may run while this one writes) or an
+        # earlier chunk of this load routed it (the tracker).
+        self._routed = IdTracker()
+        if _scalar(self.con, "SELECT count(*) FROM (SELECT 1 FROM incidents WHERE source = ? LIMIT 1)",
+                   [self.source]):
+            self._committed = self.con.cursor()
         return self
 
-    def add(self, incidents: pa.Table, personal: pa.Table, quarantine: pa.Table) -> None:
-        """Write one chunk inside the load's transaction (nothing is visible to others until :meth:`commit`).
+    def route(self, incidents: pa.Table, personal: pa.Table) -> ChunkSplit:
+        """Split a chunk: rows whose id is new and appears once go straight in, the rest are staged.
 
-        Rows whose id is neither stored already (by an earlier file or an earlier chunk of this
-        one) nor repeated within the chunk are inserted straight away; the others are staged and
-        classified as updates or duplicates at commit.
+        Staged rows (ids stored by an earlier load or routed by an earlier chunk of this one, or
+        repeated within the chunk) are classified as updates or duplicates at commit. Runs in the
+        caller's thread, possibly while :meth:`write` works on an earlier chunk.
         """
-        con = self.con
-        if incidents.num_rows:
-            source = incidents.column("source")[0].as_py()
-            unique = pc.unique(incidents.column("incident_id"))
-            if source != self.source or self._source_stored or self._loaded.full:
-                con.register("chunk_ids", pa.table({"incident_id": unique}))
-                found = [r[0] for r in con.execute(
-                    "SELECT c.incident_id FROM chunk_ids c SEMI JOIN incidents i "
-                    "ON i.source = ? AND i.incident_id = c.incident_id", [source]
-                ).fetchall()]
-                con.unregister("chunk_ids")
-            else:
-                found = self._loaded.seen(unique.to_pylist())
-            part = split_chunk(incidents, personal, pa.array(found, type=pa.string()), self._seq)
-            self._seq += part.staged.num_rows
-            self.direct += part.direct.num_rows
+        unique = pc.unique(incidents.column("incident_id"))
+        known = unique.filter(pa.array(self._routed.seen(unique)))
+        if self._committed is not None and len(unique):
+            cur = self._committed
+            cur.register("chunk_ids", pa.table({"incident_id": unique}))
+            found = [r[0] for r in cur.execute(
+                "SELECT c.incident_id FROM chunk_ids c SEMI JOIN incidents i "
+                "ON i.source = ? AND i.incident_id = c.incident_id", [self.source]).fetchall()]
+            cur.unregister("chunk_ids")
+            known = pa.concat_arrays([known, pa.array(found, type=pa.string())])
+        self._routed.add(unique)
+        part = split_chunk(incidents, personal, known, self._seq)
+        self._seq += part.staged.num_rows
+        self.direct += part.direct.num_rows
+        return part
+
+    def write(self, part: ChunkSplit | None, quarantine: pa.Table) -> None:
+        """Write a routed chunk and quarantine rows inside the load's transaction (nothing is visible
+        to others until :meth:`commit`)."""
+        if part is not None:
             for table, rows in (("incidents", part.direct), ("incident_personal", part.direct_personal),
                                 ("stage", part.staged), ("stage_personal", part.staged_personal)):
                 self._insert(table, rows)
-            if source == self.source:
-                self._loaded.add(part.direct.column("incident_id"))
         if quarantine.num_rows:
             self._insert("stage_quarantine", quarantine)
 
@@ -266,6 +271,7 @@ class DuckDBBatch:
         straight from the staging table.
         """
         con = self.con
+        self._close_reader()
         con.execute("RESET threads")  # the classification joins below scan the stored table
         cols = ", ".join(f'"{c}"' for c in INCIDENT_COLUMNS)
         staged = _scalar(con, "SELECT count(*) FROM stage")
@@ -332,11 +338,17 @@ class DuckDBBatch:
     def __exit__(
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self._close_reader()
         if self._open:
             self.con.execute("ROLLBACK")
             self._open = False
             self.con.execute("RESET memory_limit")
             self.con.execute("RESET threads")
+
+    def _close_reader(self) -> None:
+        if self._committed is not None:
+            self._committed.close()
+            self._committed = None
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> int:

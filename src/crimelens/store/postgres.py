@@ -27,7 +27,7 @@ from psycopg import sql as psql
 from crimelens.exceptions import InputError, StoreError
 from crimelens.filters import IncidentFilter
 from crimelens.schema import INCIDENT_COLUMNS, INCIDENT_SCHEMA, PERSONAL_SCHEMA, QUARANTINE_SCHEMA
-from crimelens.store.base import IngestReport, split_chunk
+from crimelens.store.base import ChunkSplit, IdTracker, IngestReport, split_chunk
 from crimelens.store.sql import counts_sql, ddl_for, where_clause
 
 SCHEMA_VERSION = 1
@@ -223,6 +223,7 @@ class PostgresBatch:
         self.direct = 0
         self._seq = 0
         self._open = False
+        self._routed = IdTracker()
 
     def __enter__(self) -> PostgresBatch:
         c = self.conn
@@ -236,17 +237,28 @@ class PostgresBatch:
         c.execute("ALTER TABLE stage ADD COLUMN seq BIGINT")
         return self
 
-    def add(self, incidents: pa.Table, personal: pa.Table, quarantine: pa.Table) -> None:
-        """Write one chunk inside the load's transaction (see the DuckDB store)."""
-        if incidents.num_rows:
-            stored_rows = self.conn.execute(
-                "SELECT incident_id FROM incidents WHERE source = %s AND incident_id = ANY(%s)",
-                [self.source, pc.unique(incidents.column("incident_id")).to_pylist()],
-            ).fetchall()
-            stored = pa.array([r[0] for r in stored_rows], type=pa.string())
-            part = split_chunk(incidents, personal, stored, self._seq)
-            self._seq += part.staged.num_rows
-            self.direct += part.direct.num_rows
+    def route(self, incidents: pa.Table, personal: pa.Table) -> ChunkSplit:
+        """Split a chunk into rows to insert and rows to stage (see the DuckDB store).
+
+        The query may run while :meth:`write` copies an earlier chunk (the connection serialises
+        them); rows routed but not yet written are known from the tracker.
+        """
+        unique = pc.unique(incidents.column("incident_id"))
+        stored_rows = self.conn.execute(
+            "SELECT incident_id FROM incidents WHERE source = %s AND incident_id = ANY(%s)",
+            [self.source, unique.to_pylist()],
+        ).fetchall()
+        known = pa.concat_arrays([unique.filter(pa.array(self._routed.seen(unique))),
+                                  pa.array([r[0] for r in stored_rows], type=pa.string())])
+        self._routed.add(unique)
+        part = split_chunk(incidents, personal, known, self._seq)
+        self._seq += part.staged.num_rows
+        self.direct += part.direct.num_rows
+        return part
+
+    def write(self, part: ChunkSplit | None, quarantine: pa.Table) -> None:
+        """Copy a routed chunk and quarantine rows inside the load's transaction."""
+        if part is not None:
             for table, rows in (("incidents", part.direct), ("incident_personal", part.direct_personal),
                                 ("stage", part.staged), ("stage_personal", part.staged_personal)):
                 _copy(self.conn, table, rows)
