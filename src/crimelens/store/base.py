@@ -136,15 +136,20 @@ class ChunkSplit:
     staged_personal: pa.Table
 
 
-def split_chunk(incidents: pa.Table, personal: pa.Table, stored_ids: pa.Array, seq_start: int) -> ChunkSplit:
+def split_chunk(
+    incidents: pa.Table, personal: pa.Table, stored_ids: pa.Array, seq_start: int, *, distinct: int | None = None
+) -> ChunkSplit:
     """Split a chunk into rows a batch writer can insert straight away and rows to stage.
 
     A row goes straight in when its id is neither already stored (``stored_ids``: by an earlier
     file or an earlier chunk of this load) nor repeated within the chunk; the others are staged
     and classified as updates or duplicates at commit. Personal rows follow their incident.
+    ``distinct`` is the number of distinct ids in the chunk, when the caller knows it.
     """
     ids = incidents.column("incident_id")
-    if not len(stored_ids) and pc.count_distinct(ids).as_py() == incidents.num_rows:
+    if distinct is None:
+        distinct = pc.count_distinct(ids).as_py()
+    if not len(stored_ids) and distinct == incidents.num_rows:
         # the common case: every id is new and appears once, so the whole chunk goes straight in
         staged = incidents.slice(0, 0)
         return ChunkSplit(incidents, personal, staged.append_column("seq", pa.array([], type=pa.int64())),
@@ -183,34 +188,29 @@ class IdTracker:
     def __len__(self) -> int:
         return len(self._hashes)
 
-    @staticmethod
-    def _hash(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
-        out: np.ndarray = pd.util.hash_array(ids.to_numpy(zero_copy_only=False), categorize=False)
-        return out
+    def record(self, ids: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, bool]:
+        """Record ``ids`` as routed; return a mask of those that already were, and whether the
+        given ids are certainly distinct (no two share a hash).
 
-    def _lookup(self, h: np.ndarray) -> np.ndarray:
-        if not len(self._hashes):
-            return np.zeros(len(h), dtype=bool)
-        pos = np.minimum(np.searchsorted(self._hashes, h), len(self._hashes) - 1)
-        out: np.ndarray = self._hashes[pos] == h
-        return out
-
-    def seen(self, ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
-        """A mask: which of ``ids`` were (or, once saturated, may have been) routed earlier in this load."""
+        Once saturated, every id counts as routed before (and distinctness is not known).
+        """
         if self.saturated:
-            return np.ones(len(ids), dtype=bool)
-        return self._lookup(self._hash(ids))
-
-    def add(self, ids: pa.Array | pa.ChunkedArray) -> None:
-        """Remember ids just routed."""
-        if self.saturated:
-            return
-        h = np.unique(self._hash(ids))
-        h = h[~self._lookup(h)]
-        if len(self._hashes) + len(h) > self.limit:
+            return np.ones(len(ids), dtype=bool), False
+        h = pd.util.hash_array(ids.to_numpy(zero_copy_only=False), categorize=False)
+        order = np.argsort(h)
+        needles = h[order]  # sorted: the lookups walk the held array in order
+        distinct = not bool((needles[1:] == needles[:-1]).any())
+        pos = np.searchsorted(self._hashes, needles)
+        held = np.zeros(len(h), dtype=bool)
+        inside = pos < len(self._hashes)
+        held[inside] = self._hashes[pos[inside]] == needles[inside]
+        seen = np.empty(len(h), dtype=bool)
+        seen[order] = held
+        if len(self._hashes) + int((~held).sum()) > self.limit:
             self.saturated, self._hashes = True, np.empty(0, dtype=np.uint64)
-            return
-        self._hashes = np.insert(self._hashes, np.searchsorted(self._hashes, h), h)
+        else:
+            self._hashes = np.insert(self._hashes, pos[~held], needles[~held])
+        return seen, distinct
 
 
 def connect(url: str, *, read_only: bool = False) -> Store:

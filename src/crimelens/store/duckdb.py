@@ -20,7 +20,6 @@ from typing import Any
 import duckdb
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from crimelens.exceptions import InputError, StoreBusyError, StoreError
 from crimelens.filters import IncidentFilter
@@ -229,18 +228,18 @@ class DuckDBBatch:
         repeated within the chunk) are classified as updates or duplicates at commit. Runs in the
         caller's thread, possibly while :meth:`write` works on an earlier chunk.
         """
-        unique = pc.unique(incidents.column("incident_id"))
-        known = unique.filter(pa.array(self._routed.seen(unique)))
-        if self._committed is not None and len(unique):
+        ids = incidents.column("incident_id").combine_chunks()
+        seen, distinct = self._routed.record(ids)
+        known = ids.filter(pa.array(seen))
+        if self._committed is not None and len(ids):
             cur = self._committed
-            cur.register("chunk_ids", pa.table({"incident_id": unique}))
+            cur.register("chunk_ids", pa.table({"incident_id": ids}))
             found = [r[0] for r in cur.execute(
-                "SELECT c.incident_id FROM chunk_ids c SEMI JOIN incidents i "
+                "SELECT DISTINCT c.incident_id FROM chunk_ids c SEMI JOIN incidents i "
                 "ON i.source = ? AND i.incident_id = c.incident_id", [self.source]).fetchall()]
             cur.unregister("chunk_ids")
             known = pa.concat_arrays([known, pa.array(found, type=pa.string())])
-        self._routed.add(unique)
-        part = split_chunk(incidents, personal, known, self._seq)
+        part = split_chunk(incidents, personal, known, self._seq, distinct=len(ids) if distinct else None)
         self._seq += part.staged.num_rows
         self.direct += part.direct.num_rows
         return part

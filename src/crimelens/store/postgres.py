@@ -243,15 +243,14 @@ class PostgresBatch:
         The query may run while :meth:`write` copies an earlier chunk (the connection serialises
         them); rows routed but not yet written are known from the tracker.
         """
-        unique = pc.unique(incidents.column("incident_id"))
+        ids = incidents.column("incident_id").combine_chunks()
+        seen, distinct = self._routed.record(ids)
         stored_rows = self.conn.execute(
             "SELECT incident_id FROM incidents WHERE source = %s AND incident_id = ANY(%s)",
-            [self.source, unique.to_pylist()],
+            [self.source, pc.unique(ids).to_pylist()],
         ).fetchall()
-        known = pa.concat_arrays([unique.filter(pa.array(self._routed.seen(unique))),
-                                  pa.array([r[0] for r in stored_rows], type=pa.string())])
-        self._routed.add(unique)
-        part = split_chunk(incidents, personal, known, self._seq)
+        known = pa.concat_arrays([ids.filter(pa.array(seen)), pa.array([r[0] for r in stored_rows], type=pa.string())])
+        part = split_chunk(incidents, personal, known, self._seq, distinct=len(ids) if distinct else None)
         self._seq += part.staged.num_rows
         self.direct += part.direct.num_rows
         return part
