@@ -11,7 +11,7 @@ import hashlib
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,6 +33,9 @@ if TYPE_CHECKING:
     from crimelens.store.base import IngestReport, Store
 
 Progress = Callable[[int], None]
+
+#: Rows in the first chunk of a file: small, so that the store starts writing early.
+FIRST_CHUNK_ROWS = 8_192
 
 #: Cleaned chunks queued for the store's writer thread at most. Two let the writer take a chunk
 #: that completes a row group (slow: it is compressed and written) without stalling cleaning.
@@ -110,7 +113,7 @@ def ingest_file(
         report.notes.append("file already ingested (same SHA-256): nothing to do")
         return report
     # The next block is parsed in a reader thread while this one is cleaned (Arrow parses outside the GIL).
-    with ReadAhead(src.chunks()) as chunks:
+    with ReadAhead(_small_first(src.chunks())) as chunks:
         return _load(store, chunks, chosen, report, key=key, now=now, file=origin or src.path.name, src=src,
                      progress=progress, started=started)
 
@@ -206,6 +209,24 @@ def _load(
         report.seconds = round(time.perf_counter() - started, 3)
         report = writer.commit(report)
     return report
+
+
+def _small_first(chunks: Iterable[RawChunk], rows: int = FIRST_CHUNK_ROWS) -> Iterator[RawChunk]:
+    """The chunks, with a large first one cut in two: ``rows`` rows, then the rest.
+
+    Cleaning and writing overlap chunk by chunk, so until the first chunk is cleaned the store
+    has nothing to write; a small first chunk shortens that wait.
+    """
+    it = iter(chunks)
+    first = next(it, None)
+    if first is None:
+        return
+    if first.table.num_rows > 2 * rows:
+        yield RawChunk(first.table.slice(0, rows), first.records.iloc[:rows], first.malformed)
+        yield RawChunk(first.table.slice(rows), first.records.iloc[rows:].reset_index(drop=True))
+    else:
+        yield first
+    yield from it
 
 
 def _final_lines(src: SourceFile, held: list[pa.Table]) -> pa.Table:
