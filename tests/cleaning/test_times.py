@@ -57,3 +57,19 @@ def test_precision_from_format() -> None:
     assert precision_of_format("%Y-%m") == "month"
     assert precision_of_format("%m/%d/%Y %I:%M:%S %p") == "minute"
     assert precision_of_format("%Y/%m/%d") == "day"
+
+
+def test_impossible_dates_are_refused_not_rolled_into_the_next_month() -> None:
+    """Arrow's strptime rolls Feb 30 to Mar 2 and Apr 31 to May 1; every such value is caught,
+    and the real first days of those months (and dates before 1970) still parse."""
+    fmt = "%m/%d/%Y %I:%M:%S %p"
+    bad = ["02/29/2023 01:00:00 AM", "02/30/2024 11:00:00 PM", "02/31/2022 01:00:00 AM", "04/31/2022 01:00:00 AM",
+           "06/31/2021 01:00:00 PM", "09/31/1965 01:00:00 AM", "11/31/2022 01:00:00 AM"]
+    good = ["03/01/2023 01:00:00 AM", "03/02/2024 11:00:00 PM", "03/03/2022 01:00:00 AM", "05/01/2022 01:00:00 AM",
+            "07/01/2021 01:00:00 PM", "10/01/1965 01:00:00 AM", "12/01/2022 01:00:00 AM", "02/29/2024 01:00:00 AM",
+            "12/31/1969 11:59:59 PM"]
+    t = parse_times(pd.Series(bad + good), timezone="UTC", fmt=fmt, now=NOW)
+    assert codes(t.reason) == ["bad_date"] * len(bad) + [None] * len(good)
+    assert [str(v.date()) for v in t.utc.iloc[len(bad):]] == [
+        "2023-03-01", "2024-03-02", "2022-03-03", "2022-05-01", "2021-07-01", "1965-10-01", "2022-12-01",
+        "2024-02-29", "1969-12-31"]

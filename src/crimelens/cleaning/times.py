@@ -148,12 +148,13 @@ def _strptime(s: pd.Series, fmt: str) -> pd.Series:
     """Arrow's vectorised strptime (about 50x faster than pandas for formats such as ``%I %p``)."""
     arr = arrow_strings(s)
     parsed = pc.strptime(arr, format=fmt, unit="s", error_is_null=True)
-    # Arrow rolls impossible dates over (Feb 30 → Mar 1); keep only values that format back to
-    # exactly their input, and let pandas judge the rest.
-    # A rolled-over value lands on day 1-3 of a month, so only those need the round trip.
-    suspect = pc.fill_null(pc.less_equal(pc.day(parsed), 3), False)
-    if pc.any(suspect).as_py():
-        idx = pc.indices_nonzero(suspect)
+    # Arrow rolls impossible dates over (Feb 30 → Mar 2, Apr 31 → May 1); keep only values that
+    # format back to exactly their input, and let pandas judge the rest. A rolled-over value
+    # lands on March 1-3 or on the 1st of May, July, October or December (after a 31st of
+    # April, June, September or November), so only those need the round trip.
+    suspect = _maybe_rolled_over(parsed)
+    if suspect.any():
+        idx = pa.array(np.flatnonzero(suspect))
         back = pc.strftime(pc.take(parsed, idx), format=fmt)
         same = pc.fill_null(pc.equal(pc.utf8_upper(back), pc.utf8_upper(pc.take(arr, idx))), False)
         bad = pc.filter(idx, pc.invert(same)).to_numpy()
@@ -162,6 +163,16 @@ def _strptime(s: pd.Series, fmt: str) -> pd.Series:
             mask[bad] = True
             parsed = pc.if_else(pa.array(mask), pa.scalar(None, parsed.type), parsed)
     return pd.Series(parsed.cast(pa.timestamp("us")).to_pandas(), index=s.index).astype("datetime64[us]")
+
+
+def _maybe_rolled_over(parsed: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Where a parsed date could be an impossible date rolled over into the next month."""
+    ts = parsed.to_numpy(zero_copy_only=False).astype("datetime64[s]")
+    months = ts.astype("datetime64[M]")
+    day = (ts.astype("datetime64[D]") - months.astype("datetime64[D]")).astype(np.int64) + 1
+    month = months.astype(np.int64) % 12 + 1
+    out: np.ndarray = ~np.isnat(ts) & (((month == 3) & (day <= 3)) | ((day == 1) & np.isin(month, (5, 7, 10, 12))))
+    return out
 
 
 def _parse_generic(s: pd.Series) -> pd.Series:
