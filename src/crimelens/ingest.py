@@ -93,29 +93,30 @@ def ingest_file(
     from crimelens.store.base import IngestReport
 
     started = time.perf_counter()
-    # The checksum and the reader's encoding check each read the whole file: run them side by side.
+    # The checksum reads the whole file while the reader checks its encoding and parses the first
+    # block, all side by side; nothing is written before the checksum says the file is new.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="crimelens-sha") as pool:
         digest = pool.submit(file_sha256, path)
         src = open_source(path, chunk_rows=chunk_rows)
-        sha = digest.result()
-    chosen = mapping or detect_preset(src.columns)
-    missing = chosen.missing_columns(src.columns)
-    if missing:
-        raise MappingError(
-            f"{src.path.name}: mapping {chosen.name!r} names columns the file lacks: {', '.join(missing)}"
-        )
-    name = source or chosen.name
-    batch_id = uuid.uuid4().hex
-    report = IngestReport(source=name, file=origin or str(src.path), sha256=sha, batch_id=batch_id,
-                          preset=chosen.name, encoding=src.encoding, notes=list(src.notes))
-    if store.file_seen(name, sha):
-        report.skipped = True
-        report.notes.append("file already ingested (same SHA-256): nothing to do")
-        return report
-    # The next block is parsed in a reader thread while this one is cleaned (Arrow parses outside the GIL).
-    with ReadAhead(_small_first(src.chunks())) as chunks:
-        return _load(store, chunks, chosen, report, key=key, now=now, file=origin or src.path.name, src=src,
-                     progress=progress, started=started)
+        chosen = mapping or detect_preset(src.columns)
+        missing = chosen.missing_columns(src.columns)
+        if missing:
+            raise MappingError(
+                f"{src.path.name}: mapping {chosen.name!r} names columns the file lacks: {', '.join(missing)}"
+            )
+        # The next block is parsed in a reader thread while this one is cleaned (Arrow parses
+        # outside the GIL).
+        with ReadAhead(_small_first(src.chunks())) as chunks:
+            sha = digest.result()
+            name = source or chosen.name
+            report = IngestReport(source=name, file=origin or str(src.path), sha256=sha, batch_id=uuid.uuid4().hex,
+                                  preset=chosen.name, encoding=src.encoding, notes=list(src.notes))
+            if store.file_seen(name, sha):
+                report.skipped = True
+                report.notes.append("file already ingested (same SHA-256): nothing to do")
+                return report
+            return _load(store, chunks, chosen, report, key=key, now=now, file=origin or src.path.name, src=src,
+                         progress=progress, started=started)
 
 
 def ingest_chunks(

@@ -67,6 +67,9 @@ class BatchWriter(Protocol):
     def write(self, part: ChunkSplit | None, quarantine: pa.Table) -> None:
         """Write one routed chunk and quarantine rows inside the load's transaction."""
 
+    def add(self, incidents: pa.Table, personal: pa.Table, quarantine: pa.Table) -> None:
+        """Route and write one chunk in the calling thread (``write(route(...), quarantine)``)."""
+
     def commit(self, report: IngestReport) -> IngestReport:
         """Resolve new / updated / duplicate rows, write them and the file record, commit."""
 

@@ -254,6 +254,10 @@ class DuckDBBatch:
         if quarantine.num_rows:
             self._insert("stage_quarantine", quarantine)
 
+    def add(self, incidents: pa.Table, personal: pa.Table, quarantine: pa.Table) -> None:
+        """Route and write one chunk in the calling thread."""
+        self.write(self.route(incidents, personal) if incidents.num_rows else None, quarantine)
+
     def _insert(self, table: str, rows: pa.Table) -> None:
         # A relation from the Arrow table, not a registered view: an INSERT from a registered
         # table keeps its Arrow buffers alive until the transaction ends, so a large file's

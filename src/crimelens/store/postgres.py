@@ -263,6 +263,10 @@ class PostgresBatch:
                 _copy(self.conn, table, rows)
         _copy(self.conn, "stage_quarantine", quarantine)
 
+    def add(self, incidents: pa.Table, personal: pa.Table, quarantine: pa.Table) -> None:
+        """Route and write one chunk in the calling thread."""
+        self.write(self.route(incidents, personal) if incidents.num_rows else None, quarantine)
+
     def commit(self, report: IngestReport) -> IngestReport:
         """Classify staged rows, write them and the file record, commit."""
         c = self.conn
