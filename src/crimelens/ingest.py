@@ -174,21 +174,25 @@ def _load(
     with store.batch(name, report.file, report.sha256, batch_id) as writer, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="crimelens-load") as pool:
         pending: deque[Future[None]] = deque()
-        for chunk in chunks:
-            res = clean_chunk(chunk, chosen, ctx)
-            if res.quarantine.num_rows:
-                held.append(res.quarantine)
-            while len(pending) >= WRITE_QUEUE:
-                pending.popleft().result()  # re-raises the store's error, if any
-            part = writer.route(res.incidents, res.personal)  # here, while earlier chunks are written
-            pending.append(pool.submit(writer.write, part, QUARANTINE_SCHEMA.empty_table()))
-            report.read += res.read
-            unmapped.update(res.unmapped)
-            flags.update(res.flags)
-            reasons.update(res.by_reason)
-            fallback += res.fallback_dates
-            if progress is not None:
-                progress(report.read)
+        try:
+            for chunk in chunks:
+                res = clean_chunk(chunk, chosen, ctx)
+                if res.quarantine.num_rows:
+                    held.append(res.quarantine)
+                while len(pending) >= WRITE_QUEUE:
+                    pending.popleft().result()  # re-raises the store's error, if any
+                part = writer.route(res.incidents, res.personal)  # here, while earlier chunks are written
+                pending.append(pool.submit(writer.write, part, QUARANTINE_SCHEMA.empty_table()))
+                report.read += res.read
+                unmapped.update(res.unmapped)
+                flags.update(res.flags)
+                reasons.update(res.by_reason)
+                fallback += res.fallback_dates
+                if progress is not None:
+                    progress(report.read)
+        except BaseException:
+            pool.shutdown(cancel_futures=True)  # queued writes are dropped: the load rolls back
+            raise
         while pending:
             pending.popleft().result()
         if rejected is not None and rejected.num_rows:
