@@ -74,6 +74,10 @@ def test_aggregates(env: Env, h: dict[str, str]) -> None:
     assert areas["area"] == "district" and areas["rows"]
     cs = get(env, "/api/v1/aggregates/compstat?source=chicago", h)
     assert set(cs["windows"]) == {"7d", "28d", "ytd"} and any(r["category"] == "Total" for r in cs["rows"])
+    dated = get(env, "/api/v1/aggregates/compstat?source=chicago&as_of=2024-03-10", h)
+    assert dated["windows"]["7d"]["to"] <= "2024-03-10"
+    for bad in ("0552-28-48", "2024-02-30", "0552-01-01"):  # found by schemathesis: a 500, now a 422
+        assert "detail" in get(env, f"/api/v1/aggregates/compstat?as_of={bad}", h, 422)
     cells = get(env, "/api/v1/aggregates/cells?cell_m=1000", h)
     assert cells["type"] == "FeatureCollection" and sum(f["properties"]["count"] for f in cells["features"]) > 2000
     outl = get(env, "/api/v1/aggregates/outlines?column=district", h)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Response
 
 from crimelens.service import products
 from crimelens.service.deps import Filter, Reader, Svc, Viewer, cached_json
@@ -58,6 +59,13 @@ async def areas(_: Viewer, flt: Filter, svc: Svc, store: Reader, column: AreaCol
 async def compstat(_: Viewer, flt: Filter, svc: Svc, store: Reader,
                    as_of: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")] = None) -> Response:
     """Week, 28 days and year to date against last year, with Poisson z and exact p."""
+    if as_of is not None:
+        try:
+            day = date.fromisoformat(as_of)
+        except ValueError:
+            raise HTTPException(422, f"as_of {as_of!r} is not a calendar date (YYYY-MM-DD)") from None
+        if not 1900 <= day.year <= 2200:
+            raise HTTPException(422, "as_of must fall between the years 1900 and 2200")
     return await cached_json(svc, ("cs", repr(flt), as_of), CompStatOut,
                              lambda: products.compstat(store, flt, as_of))
 
