@@ -156,16 +156,16 @@ def test_malformed_rows_are_quarantined_with_exact_lines(store, tmp_path: Path) 
 def test_ids_repeated_across_chunks(store, tmp_path: Path, monkeypatch, path: str) -> None:  # type: ignore[no-untyped-def]
     """An id met again in a later chunk is a duplicate or an update, whichever way the writer finds it.
 
-    A load remembers the ids it routed (IdTracker) and asks the table only for ids stored by
+    A load remembers the ids it routed (an IdTracker) and asks the table only for ids stored by
     earlier loads; a tracker past its limit stages every later row. All three must account alike.
     """
     import crimelens.store.duckdb as duckdb_store
-    from crimelens.store.base import IdTracker
+    from crimelens.store.base import ChunkRouter
 
     if path == "source_already_stored":
         load(store, write_csv(tmp_path / "old.csv", [chicago_row(900 + i) for i in range(3)]))
     if path == "tracker_full":
-        monkeypatch.setattr(duckdb_store, "IdTracker", lambda: IdTracker(limit=15))
+        monkeypatch.setattr(duckdb_store, "ChunkRouter", lambda: ChunkRouter(tracker_limit=15))
     rows = [chicago_row(i) for i in range(40)]
     rows += [chicago_row(5), chicago_row(12, Arrest="true"), chicago_row(33), chicago_row(38, Arrest="true")]
     r = load(store, write_csv(tmp_path / "rep.csv", rows), chunk_rows=10)

@@ -140,8 +140,6 @@ def json_objects(table: pa.Table) -> pa.Array:
     return joined
 
 
-
-
 def _may_need_escaping(col: Column) -> bool:
     """Whether any value may hold a quote, a backslash or a control character.
 

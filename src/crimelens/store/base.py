@@ -8,7 +8,7 @@ accounting). Writes go through a :class:`BatchWriter` that commits a whole file 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
@@ -214,6 +214,35 @@ class IdTracker:
         else:
             self._hashes = np.insert(self._hashes, pos[~held], needles[~held])
         return seen, distinct
+
+
+class ChunkRouter:
+    """What one load's batch writer carries from chunk to chunk to route them.
+
+    The ids routed so far (an :class:`IdTracker`), the staging order of the next staged row, and
+    how many rows went straight in. Each backend supplies only how to find ids that earlier
+    loads stored.
+    """
+
+    def __init__(self, tracker_limit: int = 16_000_000) -> None:
+        self.tracker = IdTracker(tracker_limit)
+        self.seq = 0
+        self.direct = 0
+
+    def route(
+        self, incidents: pa.Table, personal: pa.Table, stored: Callable[[pa.Array], pa.Array] | None = None
+    ) -> ChunkSplit:
+        """Split a chunk (see :func:`split_chunk`); ``stored(ids)`` returns those of ``ids`` that
+        earlier loads stored (omit it when the source has none)."""
+        ids = incidents.column("incident_id").combine_chunks()
+        seen, distinct = self.tracker.record(ids)
+        known = ids.filter(pa.array(seen))
+        if stored is not None and len(ids):
+            known = pa.concat_arrays([known, stored(ids)])
+        part = split_chunk(incidents, personal, known, self.seq, distinct=len(ids) if distinct else None)
+        self.seq += part.staged.num_rows
+        self.direct += part.direct.num_rows
+        return part
 
 
 def connect(url: str, *, read_only: bool = False) -> Store:

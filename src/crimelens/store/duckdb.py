@@ -24,7 +24,7 @@ import pyarrow as pa
 from crimelens.exceptions import InputError, StoreBusyError, StoreError
 from crimelens.filters import IncidentFilter
 from crimelens.schema import INCIDENT_COLUMNS, INCIDENT_SCHEMA, PERSONAL_SCHEMA, QUARANTINE_SCHEMA
-from crimelens.store.base import ChunkSplit, IdTracker, IngestReport, split_chunk
+from crimelens.store.base import ChunkRouter, ChunkSplit, IngestReport
 from crimelens.store.sql import counts_sql, ddl_for, where_clause
 
 SCHEMA_VERSION = 1
@@ -210,12 +210,10 @@ class DuckDBBatch:
             self.con.execute(f"DROP TABLE IF EXISTS {name}")
             self.con.execute(ddl_for(name, schema, dialect="duckdb", temporary=True))
         self.con.execute("ALTER TABLE stage ADD COLUMN seq BIGINT")
-        self._seq = 0
-        self.direct = 0
-        # An id is already stored if an earlier load committed it (asked through a second
-        # connection, which sees committed rows only and may run while this one writes) or an
-        # earlier chunk of this load routed it (the tracker).
-        self._routed = IdTracker()
+        # An id is already stored if an earlier chunk of this load routed it (the router's
+        # tracker) or an earlier load committed it (asked through a second connection, which
+        # sees committed rows only and may run while this one writes).
+        self._router = ChunkRouter()
         if _scalar(self.con, "SELECT count(*) FROM (SELECT 1 FROM incidents WHERE source = ? LIMIT 1)",
                    [self.source]):
             self._committed = self.con.cursor()
@@ -228,21 +226,17 @@ class DuckDBBatch:
         repeated within the chunk) are classified as updates or duplicates at commit. Runs in the
         caller's thread, possibly while :meth:`write` works on an earlier chunk.
         """
-        ids = incidents.column("incident_id").combine_chunks()
-        seen, distinct = self._routed.record(ids)
-        known = ids.filter(pa.array(seen))
-        if self._committed is not None and len(ids):
-            cur = self._committed
-            cur.register("chunk_ids", pa.table({"incident_id": ids}))
-            found = [r[0] for r in cur.execute(
-                "SELECT DISTINCT c.incident_id FROM chunk_ids c SEMI JOIN incidents i "
-                "ON i.source = ? AND i.incident_id = c.incident_id", [self.source]).fetchall()]
-            cur.unregister("chunk_ids")
-            known = pa.concat_arrays([known, pa.array(found, type=pa.string())])
-        part = split_chunk(incidents, personal, known, self._seq, distinct=len(ids) if distinct else None)
-        self._seq += part.staged.num_rows
-        self.direct += part.direct.num_rows
-        return part
+        return self._router.route(incidents, personal, self._committed_ids if self._committed is not None else None)
+
+    def _committed_ids(self, ids: pa.Array) -> pa.Array:
+        assert self._committed is not None
+        cur = self._committed
+        cur.register("chunk_ids", pa.table({"incident_id": ids}))
+        found = [r[0] for r in cur.execute(
+            "SELECT DISTINCT c.incident_id FROM chunk_ids c SEMI JOIN incidents i "
+            "ON i.source = ? AND i.incident_id = c.incident_id", [self.source]).fetchall()]
+        cur.unregister("chunk_ids")
+        return pa.array(found, type=pa.string())
 
     def write(self, part: ChunkSplit | None, quarantine: pa.Table) -> None:
         """Write a routed chunk and quarantine rows inside the load's transaction (nothing is visible
@@ -322,7 +316,7 @@ class DuckDBBatch:
                 "QUALIFY row_number() OVER (PARTITION BY source, incident_id) = 1"
             )
         con.execute("INSERT INTO quarantine SELECT * FROM stage_quarantine")
-        report.stored = self.direct + new
+        report.stored = self._router.direct + new
         # a changed record is one update, however many versions of it the file held
         report.updated = changed + changed_in_file
         report.duplicates = same + (staged - distinct) - changed_in_file

@@ -27,7 +27,7 @@ from psycopg import sql as psql
 from crimelens.exceptions import InputError, StoreError
 from crimelens.filters import IncidentFilter
 from crimelens.schema import INCIDENT_COLUMNS, INCIDENT_SCHEMA, PERSONAL_SCHEMA, QUARANTINE_SCHEMA
-from crimelens.store.base import ChunkSplit, IdTracker, IngestReport, split_chunk
+from crimelens.store.base import ChunkRouter, ChunkSplit, IngestReport
 from crimelens.store.sql import counts_sql, ddl_for, where_clause
 
 SCHEMA_VERSION = 1
@@ -220,10 +220,8 @@ class PostgresBatch:
     def __init__(self, conn: psycopg.Connection[Any], source: str) -> None:
         self.conn = conn
         self.source = source
-        self.direct = 0
-        self._seq = 0
         self._open = False
-        self._routed = IdTracker()
+        self._router = ChunkRouter()
 
     def __enter__(self) -> PostgresBatch:
         c = self.conn
@@ -243,17 +241,14 @@ class PostgresBatch:
         The query may run while :meth:`write` copies an earlier chunk (the connection serialises
         them); rows routed but not yet written are known from the tracker.
         """
-        ids = incidents.column("incident_id").combine_chunks()
-        seen, distinct = self._routed.record(ids)
-        stored_rows = self.conn.execute(
+        return self._router.route(incidents, personal, self._stored_ids)
+
+    def _stored_ids(self, ids: pa.Array) -> pa.Array:
+        rows = self.conn.execute(
             "SELECT incident_id FROM incidents WHERE source = %s AND incident_id = ANY(%s)",
             [self.source, pc.unique(ids).to_pylist()],
         ).fetchall()
-        known = pa.concat_arrays([ids.filter(pa.array(seen)), pa.array([r[0] for r in stored_rows], type=pa.string())])
-        part = split_chunk(incidents, personal, known, self._seq, distinct=len(ids) if distinct else None)
-        self._seq += part.staged.num_rows
-        self.direct += part.direct.num_rows
-        return part
+        return pa.array([r[0] for r in rows], type=pa.string())
 
     def write(self, part: ChunkSplit | None, quarantine: pa.Table) -> None:
         """Copy a routed chunk and quarantine rows inside the load's transaction."""
@@ -297,7 +292,7 @@ class PostgresBatch:
         c.execute("INSERT INTO incident_personal SELECT DISTINCT ON (source, incident_id) * FROM stage_personal "
                   "WHERE incident_id IN (SELECT incident_id FROM status WHERE status <> 'same')")
         c.execute("INSERT INTO quarantine SELECT * FROM stage_quarantine")
-        report.stored = self.direct + new
+        report.stored = self._router.direct + new
         report.updated = changed + changed_in_file
         report.duplicates = same + (staged - distinct) - changed_in_file
         report.quarantined = scalar("SELECT count(*) FROM stage_quarantine")
