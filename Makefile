@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-EXTRAS ?= analysis,server,postgres,stream,reports,deep,nlp,dev
+EXTRAS ?= analysis,server,postgres,stream,spark,reports,deep,nlp,dev
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/constraints.txt requirements/no-deps.txt 2>/dev/null | sha1sum | cut -c1-10)
 DEMO_DIR ?= demo
 PORT ?= 8000
@@ -44,7 +44,7 @@ bench: install
 # Debian packages some tests use (headless Chromium, PostGIS); needs root, used by .ci/run.
 system-deps:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium postgresql-15-postgis-3 poppler-utils libpango-1.0-0 libpangoft2-1.0-0 >/dev/null) \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium postgresql-15-postgis-3 poppler-utils libpango-1.0-0 libpangoft2-1.0-0 prometheus mosquitto-clients >/dev/null) \
 	  || echo "system-deps: apt-get failed; tests needing Chromium/PostGIS will skip"; \
 	else echo "system-deps: not root or no apt-get; tests needing Chromium/PostGIS will skip"; fi
 
