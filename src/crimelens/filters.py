@@ -7,7 +7,12 @@ from datetime import datetime
 
 import pandas as pd
 
+from crimelens.exceptions import InputError
+from crimelens.schema import RECORD_KINDS
 from crimelens.taxonomy import expand
+
+#: Every record kind, for ``IncidentFilter(kinds=ALL_KINDS)``.
+ALL_KINDS: tuple[str, ...] = tuple(RECORD_KINDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +24,10 @@ class IncidentFilter:
     categories (anti-social behaviour, warrants...) are left out unless ``include_non_crime``
     or unless they are named explicitly. ``areas`` filters area columns, e.g.
     ``{"district": ["004"]}``. ``located`` keeps only incidents with coordinates.
+
+    ``kinds`` are the record kinds read (``crime``, ``stop``, ``arrest``, ``call_for_service``,
+    ``sensor``): crimes only by default, so no analysis counts a stop or an arrest as a crime
+    unless it is asked to. Every store and the in-memory :meth:`apply` read this one field.
     """
 
     start: datetime | None = None
@@ -28,6 +37,12 @@ class IncidentFilter:
     areas: dict[str, tuple[str, ...]] = field(default_factory=dict)
     include_non_crime: bool = False
     located: bool = False
+    kinds: tuple[str, ...] = ("crime",)
+
+    def __post_init__(self) -> None:
+        bad = [k for k in self.kinds if k not in RECORD_KINDS]
+        if bad or not self.kinds:
+            raise InputError(f"unknown record kind {bad[0] if bad else ''!r}; use one of {', '.join(RECORD_KINDS)}")
 
     def category_names(self) -> list[str]:
         """Expanded category names, or an empty list for 'all'."""
@@ -51,6 +66,10 @@ class IncidentFilter:
             m &= frame[col].isin(vals)
         if self.located:
             m &= frame["lat"].notna()
+        if set(self.kinds) != set(RECORD_KINDS):
+            # frames built for the first schema have no record_kind: they hold crimes
+            kind = frame["record_kind"].fillna("crime") if "record_kind" in frame.columns else "crime"
+            m &= pd.Series(kind, index=frame.index).isin(self.kinds)
         return frame[m]
 
 

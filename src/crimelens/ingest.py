@@ -24,7 +24,8 @@ import pyarrow.compute as pc
 from crimelens.cleaning.clean import CleanContext, clean_chunk
 from crimelens.exceptions import MappingError
 from crimelens.schema import QUARANTINE_SCHEMA
-from crimelens.sources.detect import detect_preset
+from crimelens.sources.detect import detect
+from crimelens.sources.fit import fit_mapping
 from crimelens.sources.mapping import Mapping
 from crimelens.sources.readahead import ReadAhead
 from crimelens.sources.readers import RawChunk, SourceFile, open_source, record_lines
@@ -62,6 +63,7 @@ def ingest_file(
     progress: Progress | None = None,
     chunk_rows: int = 250_000,
     origin: str | None = None,
+    strict: bool = False,
 ) -> IngestReport:
     """Load one file into ``store`` in a single transaction and return its accounting.
 
@@ -84,11 +86,15 @@ def ingest_file(
     origin
         What to record as the file in the load log and quarantine (e.g. the URL a connector
         fetched); defaults to the path.
+    strict
+        Refuse a file that lacks any column the mapping names; otherwise only required columns
+        must be there and the rest are left empty with a note (:mod:`crimelens.sources.fit`).
 
     Raises
     ------
     InputError
-        For unreadable files, unknown headers, or a mapping naming columns the file lacks.
+        For unreadable files, unknown headers, or a mapping naming required columns the file
+        lacks (any column with ``strict``).
     """
     from crimelens.store.base import IngestReport
 
@@ -98,19 +104,22 @@ def ingest_file(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="crimelens-sha") as pool:
         digest = pool.submit(file_sha256, path)
         src = open_source(path, chunk_rows=chunk_rows)
-        chosen = mapping or detect_preset(src.columns)
-        missing = chosen.missing_columns(src.columns)
-        if missing:
-            raise MappingError(
-                f"{src.path.name}: mapping {chosen.name!r} names columns the file lacks: {', '.join(missing)}"
-            )
+        if mapping is None:
+            fit = detect(src.columns)
+            if strict and fit.missing:
+                raise MappingError(f"{src.path.name}: preset {fit.mapping.name!r} names columns the file lacks: "
+                                   f"{', '.join(fit.missing)}")
+        else:
+            fit = fit_mapping(mapping, src.columns, strict=strict, file=src.path.name)
+        fit_notes = list(fit.notes)
+        chosen = fit.mapping
         # The next block is parsed in a reader thread while this one is cleaned (Arrow parses
         # outside the GIL).
         with ReadAhead(_small_first(src.chunks())) as chunks:
             sha = digest.result()
             name = source or chosen.name
             report = IngestReport(source=name, file=origin or str(src.path), sha256=sha, batch_id=uuid.uuid4().hex,
-                                  preset=chosen.name, encoding=src.encoding, notes=list(src.notes))
+                                  preset=chosen.name, encoding=src.encoding, notes=[*src.notes, *fit_notes])
             if store.file_seen(name, sha):
                 report.skipped = True
                 report.notes.append("file already ingested (same SHA-256): nothing to do")

@@ -25,6 +25,16 @@ TIME_PRECISIONS: Final = ("minute", "hour", "day", "month", "year")
 LOCATION_PRECISIONS: Final = ("exact", "block", "snapped", "area", "none")
 DISCOVERY: Final = ("reported", "police_initiated", "unknown")
 
+#: What a record is: a recorded crime (the default), a stop or search, an arrest, a call for
+#: service or a sensor detection (e.g. gunshot detection). Analyses count crimes unless asked.
+RECORD_KINDS: Final = ("crime", "stop", "arrest", "call_for_service", "sensor")
+
+#: Categorical attributes of the person stopped or arrested, as the source records them (never
+#: free text; officer-defined and self-defined ethnicity are kept apart).
+SUBJECT_COLUMNS: Final = (
+    "subject_age_band", "subject_sex", "subject_ethnicity_self", "subject_ethnicity_officer",
+)
+
 #: Area identifier columns a source may fill (beat, district, neighbourhood, LSOA...).
 AREA_COLUMNS: Final = ("beat", "district", "ward", "community_area", "neighbourhood", "lsoa")
 
@@ -79,6 +89,13 @@ INCIDENT_FIELDS: Final[tuple[tuple[str, pa.DataType, bool, str], ...]] = (
     ("batch_id", pa.string(), False, "the ingest batch that wrote this version"),
     ("ingested_at", UTC_TS, False, "when this version was written, UTC"),
     ("row_hash", pa.int64(), False, "64-bit hash of the published record, to tell updates from duplicates"),
+    # Added in store schema 2 (appended, so stores upgrade with ADD COLUMN and keep column order).
+    ("record_kind", pa.string(), False, "crime|stop|arrest|call_for_service|sensor"),
+    ("subject_age_band", pa.string(), True, "age band of the person stopped or arrested, as recorded"),
+    ("subject_sex", pa.string(), True, "sex or gender of the person stopped or arrested, as recorded"),
+    ("subject_ethnicity_self", pa.string(), True, "self-defined ethnicity, as recorded"),
+    ("subject_ethnicity_officer", pa.string(), True, "officer-defined ethnicity (or race), as recorded"),
+    ("search_hit", pa.bool_(), True, "a search found what it was for (police.uk: outcome linked to object)"),
 )
 
 INCIDENT_SCHEMA: Final = pa.schema(
@@ -125,6 +142,7 @@ _ENUMS: Final[dict[str, Sequence[str]]] = {
     "category_precision": ("leaf", "rollup", "group"),
     "crimes_against": ("person", "property", "society", "none"),
     "ucr_part1": ("violent", "property", "none"),
+    "record_kind": RECORD_KINDS,
 }
 
 
@@ -134,8 +152,35 @@ def empty_incidents() -> pd.DataFrame:
     return frame
 
 
+#: Columns added after the first schema, with the value a frame built without them takes.
+ADDED_COLUMNS: Final[dict[str, object]] = {
+    "record_kind": "crime", **dict.fromkeys(SUBJECT_COLUMNS), "search_hit": None,
+}
+
+
+def with_defaults(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with the columns of :data:`ADDED_COLUMNS` filled where it lacks them.
+
+    A frame built for the first schema (no ``record_kind``) holds crimes; a null ``record_kind``
+    also means a crime. The frame is returned unchanged when nothing is missing.
+    """
+    kinds = frame.get("record_kind")
+    if all(c in frame.columns for c in ADDED_COLUMNS) and (kinds is None or not kinds.isna().any()):
+        return frame
+    out = frame.copy()
+    for name, default in ADDED_COLUMNS.items():
+        if name not in out.columns:
+            out[name] = pd.Series(default, index=out.index, dtype="boolean" if name == "search_hit" else object)
+    out["record_kind"] = out["record_kind"].fillna("crime")
+    return out
+
+
 def to_arrow(frame: pd.DataFrame) -> pa.Table:
-    """Convert a canonical frame to Arrow with exactly :data:`INCIDENT_SCHEMA`, validating it."""
+    """Convert a canonical frame to Arrow with exactly :data:`INCIDENT_SCHEMA`, validating it.
+
+    Columns added after the first schema take their defaults (:func:`with_defaults`).
+    """
+    frame = with_defaults(frame)
     validate(frame)
     return pa.Table.from_pandas(frame[list(INCIDENT_COLUMNS)], schema=INCIDENT_SCHEMA, preserve_index=False)
 
@@ -144,8 +189,10 @@ def validate(frame: pd.DataFrame) -> None:
     """Check that ``frame`` is a canonical incident table; raise :class:`SchemaError` otherwise.
 
     Checks column presence, non-null columns, enumerations, coordinate ranges, time-zone
-    awareness and the uniqueness of ``(source, incident_id)``.
+    awareness and the uniqueness of ``(source, incident_id)``. Columns added after the first
+    schema may be absent (they take their defaults, :func:`with_defaults`).
     """
+    frame = with_defaults(frame)
     missing = [c for c in INCIDENT_COLUMNS if c not in frame.columns]
     if missing:
         raise SchemaError(f"incident table lacks columns: {', '.join(missing)}")

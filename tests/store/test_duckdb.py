@@ -38,7 +38,7 @@ def test_schema_version_and_plain_sql_access(store, store_path: Path, tmp_path: 
 
     con = duckdb.connect(str(store_path), read_only=True)
     assert con.execute("SELECT count(*) FROM incidents").fetchone() == (3,)
-    assert con.execute("SELECT max(version) FROM schema_version").fetchone() == (1,)
+    assert con.execute("SELECT max(version) FROM schema_version").fetchone() == (2,)
     con.close()
 
 

@@ -32,6 +32,7 @@ from crimelens.schema import (
     PERSONAL_FIELDS,
     PERSONAL_SCHEMA,
     QUARANTINE_SCHEMA,
+    SUBJECT_COLUMNS,
     UTC_TS,
 )
 from crimelens.sources.mapping import Mapping
@@ -227,6 +228,10 @@ def clean_chunk(chunk: RawChunk, mapping: Mapping, ctx: CleanContext) -> CleanRe
     out["batch_id"] = constant(ctx.batch_id, k, pa.string())
     out["ingested_at"] = constant(ctx.ingested_at, k, UTC_TS)
     out["row_hash"] = pa.array(hash64(kept(row_text)), type=pa.int64())
+    out["record_kind"] = constant(mapping.record_kind, k, pa.string())
+    for subject in SUBJECT_COLUMNS:
+        out[subject] = _recoded(take(subject), mapping.values.get(subject, {}))
+    out["search_hit"] = booleans(take("search_hit"))
     incidents = _table(out, INCIDENT_SCHEMA)
 
     personal = _personal(out["source"], out["incident_id"], personal_cols, ctx)
@@ -291,6 +296,19 @@ def _period_end(start: pd.Series, precision: str, timezone: str) -> pd.Series:
         end = local + pd.to_timedelta(1, unit=_PERIOD[precision])  # type: ignore[call-overload]
     out: pd.Series = end.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="shift_forward").dt.tz_convert(
         "UTC").astype("datetime64[us, UTC]")
+    return out
+
+
+def _recoded(values: Column, table: dict[str, str]) -> Column:
+    """A categorical field as recorded, or recoded through its ``[values.<field>]`` table
+    (case-insensitive; values the table does not name are kept as published)."""
+    if not table:
+        return values
+    low = pc.utf8_lower(values)
+    keys = pa.array(list(table), type=pa.string())
+    at = pc.index_in(low, value_set=keys)
+    recoded = pc.take(pa.array(list(table.values()), type=pa.string()), at)
+    out: Column = pc.coalesce(recoded, values)
     return out
 
 

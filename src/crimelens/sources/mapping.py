@@ -9,7 +9,9 @@ example. Top-level keys:
 when absent), ``occurred_at_local`` (true: the timestamp is local time even when written with a
 UTC offset such as ``+00``), ``time_precision``, ``location_precision``, ``require_location``,
 ``id_strategy`` (``field`` | ``content`` | ``content_ordinal``), ``bbox`` ([min_lon, min_lat,
-max_lon, max_lat] of plausible locations), ``discovery``.
+max_lon, max_lat] of plausible locations), ``discovery``, ``record_kind`` (``crime`` by default;
+``stop``, ``arrest``, ``call_for_service``, ``sensor``), ``required`` (canonical fields besides the
+time and the offence that a file must have; see :mod:`crimelens.sources.fit`).
 
 Tables: ``[fields]`` canonical name → source column (or a list of columns joined by a space),
 ``[categories]`` source value → canonical category (case-insensitive; ``"re:<regex>"`` keys are
@@ -28,7 +30,14 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crimelens.exceptions import MappingError
-from crimelens.schema import AREA_COLUMNS, LOCATION_PRECISIONS, PERSONAL_FIELDS, TIME_PRECISIONS
+from crimelens.schema import (
+    AREA_COLUMNS,
+    LOCATION_PRECISIONS,
+    PERSONAL_FIELDS,
+    RECORD_KINDS,
+    SUBJECT_COLUMNS,
+    TIME_PRECISIONS,
+)
 from crimelens.taxonomy import BY_NAME, FLAGS
 
 #: Canonical fields a mapping may fill from source columns.
@@ -36,14 +45,14 @@ MAPPABLE_FIELDS: tuple[str, ...] = (
     "incident_id", "occurred_at", "occurred_at_hour", "occurred_at_time", "occurred_until", "reported_at",
     "offense", "offense_code", "category_text", "lat", "lon", "x", "y", "address",
     *AREA_COLUMNS, "premises", "arrest", "outcome", "discovery",
-    *FLAGS, *PERSONAL_FIELDS,
+    *FLAGS, *PERSONAL_FIELDS, *SUBJECT_COLUMNS, "search_hit",
 )
 
 _TOP_KEYS = {
     "name", "description", "timezone", "crs", "detect", "occurred_at_format", "occurred_at_local",
     "time_precision", "location_precision", "require_location", "id_strategy", "bbox", "discovery",
     "fields", "categories", "flags", "values", "reported_at_format", "occurred_until_format",
-    "occurred_at_extract", "extends",
+    "occurred_at_extract", "extends", "record_kind", "required",
 }
 _ID_STRATEGIES = ("field", "field_or_content", "content", "content_ordinal")
 
@@ -74,6 +83,8 @@ class Mapping:
     flags: tuple[tuple[str, str | None, re.Pattern[str]], ...] = ()
     occurred_at_extract: re.Pattern[str] | None = None
     values: dict[str, dict[str, str]] = field(default_factory=dict)
+    record_kind: str = "crime"
+    required: tuple[str, ...] = ()
 
     def columns(self) -> set[str]:
         """Every source column this mapping reads."""
@@ -81,8 +92,8 @@ class Mapping:
 
     def missing_columns(self, header: list[str]) -> list[str]:
         """Source columns named by the mapping that ``header`` lacks."""
-        have = set(header)
-        return sorted(c for c in self.columns() if c not in have)
+        have = {h.strip().lower() for h in header}
+        return sorted(c for c in self.columns() if c.strip().lower() not in have)
 
 
 def load_mapping(path: str | Path) -> Mapping:
@@ -167,6 +178,12 @@ def _build(doc: dict[str, Any], origin: str) -> Mapping:
         if not (isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, int | float) for v in bbox)):
             raise _fail(origin, "bbox must be [min_lon, min_lat, max_lon, max_lat]")
         bbox = tuple(float(v) for v in bbox)
+    kind = doc.get("record_kind", "crime")
+    if kind not in RECORD_KINDS:
+        raise _fail(origin, f"record_kind must be one of {', '.join(RECORD_KINDS)}")
+    required = doc.get("required", [])
+    if not isinstance(required, list) or not all(r in fields for r in required):
+        raise _fail(origin, "'required' must list fields named in [fields]")
     values = doc.get("values", {})
     if not isinstance(values, dict) or not all(isinstance(v, dict) for v in values.values()):
         raise _fail(origin, "[values.<field>] tables map source values to canonical values")
@@ -193,6 +210,8 @@ def _build(doc: dict[str, Any], origin: str) -> Mapping:
         flags=flags,
         occurred_at_extract=extract,
         values={k: {str(a).lower(): str(b) for a, b in v.items()} for k, v in values.items()},
+        record_kind=str(kind),
+        required=tuple(str(r) for r in required),
     )
 
 

@@ -23,11 +23,11 @@ import pyarrow as pa
 
 from crimelens.exceptions import InputError, StoreBusyError, StoreError
 from crimelens.filters import IncidentFilter
-from crimelens.schema import INCIDENT_COLUMNS, INCIDENT_SCHEMA, PERSONAL_SCHEMA, QUARANTINE_SCHEMA
+from crimelens.schema import ADDED_COLUMNS, INCIDENT_COLUMNS, INCIDENT_SCHEMA, PERSONAL_SCHEMA, QUARANTINE_SCHEMA
 from crimelens.store.base import ChunkRouter, ChunkSplit, IngestReport
-from crimelens.store.sql import counts_sql, ddl_for, where_clause
+from crimelens.store.sql import add_columns_sql, counts_sql, ddl_for, where_clause
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: record_kind and the subject columns (schema.ADDED_COLUMNS)
 LOAD_MEMORY_LIMIT = "512MB"
 LOAD_THREADS = 1
 
@@ -52,6 +52,12 @@ class DuckDBStore:
             raise StoreError(f"cannot open store {self.url}: {str(exc).splitlines()[0]}") from exc
         if not read_only:
             self._migrate()
+        elif _scalar(self.con, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'incidents'") and \
+                not _scalar(self.con, "SELECT count(*) FROM information_schema.columns "
+                            "WHERE table_name = 'incidents' AND column_name = 'record_kind'"):
+            self.con.close()
+            raise StoreError(f"store {self.url} has schema version 1; open it for writing once "
+                             "(any ingest) to upgrade it")
 
     # -- schema ---------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -62,6 +68,8 @@ class DuckDBStore:
         if current is not None and current > SCHEMA_VERSION:
             raise StoreError(f"store schema version {current} is newer than this crimelens ({SCHEMA_VERSION})")
         con.execute(ddl_for("incidents", INCIDENT_SCHEMA, dialect="duckdb"))
+        for alter in add_columns_sql("incidents", INCIDENT_SCHEMA, list(ADDED_COLUMNS), dialect="duckdb"):
+            con.execute(alter)  # a version-1 store gains the columns at the end, where the schema has them
         con.execute(ddl_for("incident_personal", PERSONAL_SCHEMA, dialect="duckdb"))
         con.execute(ddl_for("quarantine", QUARANTINE_SCHEMA, dialect="duckdb"))
         con.execute(
@@ -69,7 +77,7 @@ class DuckDBStore:
             "loaded_at TIMESTAMPTZ, report JSON)"
         )
         con.execute("CREATE TABLE IF NOT EXISTS sources (source VARCHAR PRIMARY KEY, crs VARCHAR, timezone VARCHAR)")
-        if current is None:
+        if current is None or current < SCHEMA_VERSION:
             con.execute("INSERT INTO schema_version VALUES (?, now())", [SCHEMA_VERSION])
 
     # -- writing --------------------------------------------------------------------------

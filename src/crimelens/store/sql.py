@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from crimelens.exceptions import InputError
 from crimelens.filters import IncidentFilter, utc
-from crimelens.schema import AREA_COLUMNS, INCIDENT_COLUMNS
+from crimelens.schema import AREA_COLUMNS, INCIDENT_COLUMNS, RECORD_KINDS
 
 Dialect = Literal["duckdb", "postgres"]
 _ZONES = zoneinfo.available_timezones() | {"UTC"}
@@ -38,6 +38,20 @@ def ddl_for(table: str, schema: pa.Schema, *, dialect: Dialect, temporary: bool 
         cols.append(f'"{f.name}" {sqltype}{"" if f.nullable else " NOT NULL"}')
     kind = "TEMP TABLE" if temporary else "TABLE"
     return f"CREATE {kind} IF NOT EXISTS {table} ({', '.join(cols)})"
+
+
+def add_columns_sql(table: str, schema: pa.Schema, names: Sequence[str], *, dialect: Dialect) -> list[str]:
+    """``ALTER TABLE ... ADD COLUMN IF NOT EXISTS`` for columns added to ``schema`` after a store
+    was created (:data:`crimelens.schema.ADDED_COLUMNS`); ``record_kind`` defaults to ``'crime'``."""
+    out = []
+    for name in names:
+        f = schema.field(name)
+        default = " DEFAULT 'crime'" if name == "record_kind" else ""
+        # DuckDB cannot add a constrained column; PostgreSQL can (the default fills old rows)
+        constraint = " NOT NULL" if not f.nullable and default and dialect == "postgres" else ""
+        out.append(f'ALTER TABLE {table} ADD COLUMN IF NOT EXISTS "{name}" {_TYPES[str(f.type)][dialect]}'
+                   f"{default}{constraint}")
+    return out
 
 
 def where_clause(flt: IncidentFilter, *, alias: str = "", dialect: Dialect = "duckdb") -> tuple[str, list[Any]]:
@@ -68,6 +82,9 @@ def where_clause(flt: IncidentFilter, *, alias: str = "", dialect: Dialect = "du
         params.extend(vals)
     if flt.located:
         conds.append(f"{a}lat IS NOT NULL")
+    if set(flt.kinds) != set(RECORD_KINDS):  # crimes only unless asked (IncidentFilter.kinds)
+        conds.append(f"{a}record_kind IN ({', '.join([p] * len(flt.kinds))})")
+        params.extend(flt.kinds)
     return " AND ".join(conds), params
 
 

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crimelens.geo.crs import to_wgs84
-from crimelens.schema import INCIDENT_COLUMNS, INCIDENT_SCHEMA
+from crimelens.schema import INCIDENT_COLUMNS, INCIDENT_SCHEMA, SUBJECT_COLUMNS
 from crimelens.synth import text
 from crimelens.synth.codes import CATEGORY_NAMES, OFFENSES, PROFILES, RESIDENTIAL_PREMISES
 from crimelens.synth.config import CityConfig
@@ -148,6 +148,9 @@ def build_incidents(
         "row_hash": _hash_column(content),
         "neighbourhood": const(None),
         "lsoa": const(None),
+        "record_kind": const("crime"),
+        **{c: const(None) for c in SUBJECT_COLUMNS},
+        "search_hit": pd.Series(pd.NA, index=range(n), dtype="boolean"),
     }
     row_block = ev.block[k]
     for area, (area_names, area_code) in surface.areas.items():
