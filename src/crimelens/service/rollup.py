@@ -97,6 +97,8 @@ class CountsRollup:
         """Whether :meth:`counts` gives the store's exact answer for this query."""
         if not self.exact or flt.areas or flt.located or not set(by) <= ROLLUP_KEYS or len(set(by)) != len(by):
             return False
+        if flt.kinds != IncidentFilter().kinds:  # built from the default filter: crimes only
+            return False
         for bound in (flt.start, flt.end):
             if bound is not None and utc(bound) != utc(bound).floor("h"):
                 return False
