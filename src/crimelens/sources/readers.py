@@ -20,7 +20,9 @@ import gzip
 import io
 import json
 import zipfile
+import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -41,6 +43,14 @@ _SNIFF_BYTES = 1 << 16
 _FIELD_LIMIT = 1 << 30  # narratives can be long; the csv module is only used for line numbers
 _DELIMITERS = ",;\t|"
 _BLOCK = 16 << 20
+#: Errors a damaged file raises while it is read (a bad archive, a truncated stream).
+_READ_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, zipfile.BadZipFile, zlib.error, csv.Error)
+#: A zip member declared this many times larger than its compressed data (and over
+#: :data:`_BOMB_BYTES`) is refused as a likely zip bomb; real CSV exports compress 5-30 times.
+_ZIP_OPEN_ERRORS: tuple[type[BaseException], ...] = (*_READ_ERRORS, NotImplementedError, RuntimeError)
+_JSON_ERRORS: tuple[type[BaseException], ...] = (*_READ_ERRORS, ValueError)  # JSONDecodeError, UnicodeDecodeError
+_BOMB_RATIO = 1000
+_BOMB_BYTES = 256 << 20
 
 
 @dataclass(slots=True)
@@ -125,8 +135,29 @@ def _open_binary(p: Path) -> IO[bytes]:
         members = [m for m in zf.namelist() if not m.endswith("/")]
         if len(members) != 1:
             raise InputError(f"{p}: a zip archive must hold exactly one file, found {len(members)}")
-        return zf.open(members[0])
+        info = zf.getinfo(members[0])
+        if info.file_size > _BOMB_BYTES and info.file_size > _BOMB_RATIO * max(info.compress_size, 1):
+            raise InputError(f"{p}: the zip member would expand {info.file_size // max(info.compress_size, 1):,} "
+                             "times; refusing a likely zip bomb")
+        try:
+            return zf.open(members[0])
+        except _ZIP_OPEN_ERRORS as exc:  # encrypted or unknown compression
+            raise InputError(f"{p}: cannot open the zip member ({_first_line(exc)})") from exc
     return p.open("rb")
+
+
+@contextmanager
+def _reading(p: Path) -> Iterator[None]:
+    """Turn the errors of reading a damaged file into one-line :class:`InputError`."""
+    try:
+        yield
+    except _READ_ERRORS as exc:
+        raise InputError(f"{p}: cannot read ({_first_line(exc)})") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _is_utf8(p: Path) -> bool:
@@ -140,8 +171,8 @@ def _is_utf8(p: Path) -> bool:
             decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         return False
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise InputError(f"{p}: cannot read compressed data ({exc})") from exc
+    except _READ_ERRORS as exc:
+        raise InputError(f"{p}: cannot read compressed data ({_first_line(exc)})") from exc
     return True
 
 
@@ -149,8 +180,8 @@ def _open_csv(p: Path, chunk_rows: int) -> SourceFile:
     try:
         with _open_binary(p) as fh:
             head = fh.read(_SNIFF_BYTES)
-    except (OSError, EOFError) as exc:
-        raise InputError(f"{p}: cannot read ({exc})") from exc
+    except _READ_ERRORS as exc:
+        raise InputError(f"{p}: cannot read ({_first_line(exc)})") from exc
     if not head.strip():
         raise InputError(f"{p}: file is empty")
     if b"\x00" in head:
@@ -166,13 +197,36 @@ def _open_csv(p: Path, chunk_rows: int) -> SourceFile:
     columns = [c.strip() for c in columns]
     if not any(columns):
         raise InputError(f"{p}: the first line holds no column names")
-    dup = sorted({c for c in columns if columns.count(c) > 1})
-    if dup:
-        raise InputError(f"{p}: duplicate column names in header: {', '.join(dup)}")
+    columns, renamed = unique_names(columns)
     # A quote followed by a line break inside a field: allow newlines in values.
     multiline = _has_multiline(text, delimiter)
     notes = [] if utf8 else ["file is not valid UTF-8; decoded as Latin-1"]
+    if renamed:
+        notes.append("duplicate column names: the first keeps its name, later ones are renamed "
+                     + ", ".join(f"{a} -> {b}" for a, b in renamed))
     return SourceFile(p, "csv", columns, encoding, delimiter, multiline, notes, chunk_rows)
+
+
+def unique_names(columns: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """Column names made unique: the first of a repeated name keeps it, later ones become
+    ``NAME.2``, ``NAME.3``... (skipping names the header already has); the renamings made."""
+    taken = set(columns)
+    seen: set[str] = set()
+    out: list[str] = []
+    renamed: list[tuple[str, str]] = []
+    for name in columns:
+        if name not in seen:
+            seen.add(name)
+            out.append(name)
+            continue
+        k = 2
+        while f"{name}.{k}" in taken:
+            k += 1
+        new = f"{name}.{k}"
+        taken.add(new)
+        renamed.append((name, new))
+        out.append(new)
+    return out, renamed
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -203,7 +257,9 @@ def _csv_chunks(src: SourceFile) -> Iterator[RawChunk]:
         # One parsing thread: the ingest reads ahead in its own thread, and Arrow's parallel
         # read-ahead only delayed the first block (a 16 MB block took 0.9 s instead of 0.4 s).
         use_threads=False,
-        column_names=None,
+        # the header as open_source read it (repeated names made unique), so it is skipped here
+        column_names=src.columns,
+        skip_rows=1,
         block_size=_BLOCK,
         encoding="utf8" if src.encoding == "utf-8" else "latin1",
     )
@@ -228,20 +284,26 @@ def _csv_chunks(src: SourceFile) -> Iterator[RawChunk]:
     try:
         with _open_binary(src.path) as fh:
             reader = pacsv.open_csv(fh, read_options=read, parse_options=parse, convert_options=convert)
-            names = [c.strip() for c in reader.schema.names]
-            for batch in reader:
-                table = pa.Table.from_batches([batch]).rename_columns(names)
-                for start in range(0, max(table.num_rows, 1), src.chunk_rows):
-                    part = table.slice(start, src.chunk_rows)
-                    n = part.num_rows
-                    bad, skipped[:] = list(skipped), []
-                    yield RawChunk(part, pd.Series(range(record, record + n)), bad)
-                    record += n
+            try:
+                for batch in reader:
+                    table = pa.Table.from_batches([batch])
+                    for start in range(0, max(table.num_rows, 1), src.chunk_rows):
+                        part = table.slice(start, src.chunk_rows)
+                        n = part.num_rows
+                        bad, skipped[:] = list(skipped), []
+                        yield RawChunk(part, pd.Series(range(record, record + n)), bad)
+                        record += n
+            finally:
+                # Arrow reads ahead from the Python file in its own thread: stop it before the
+                # file closes, so no native thread calls into Python at interpreter shutdown.
+                reader.close()
     except pa.ArrowInvalid as exc:
         msg = str(exc).split("\n")[0]
         if "straddling" in msg or "block size" in msg:
             msg = "a single row is larger than the reader block (16 MB); not a delimited file?"
         raise InputError(f"{src.path}: cannot parse near record {record}: {msg}") from exc
+    except (pa.ArrowException, *_READ_ERRORS) as exc:
+        raise InputError(f"{src.path}: cannot read near record {record}: {_first_line(exc)}") from exc
 
 
 def record_lines(src: SourceFile) -> tuple[np.ndarray, np.ndarray]:
@@ -255,7 +317,7 @@ def record_lines(src: SourceFile) -> tuple[np.ndarray, np.ndarray]:
     bad: list[int] = []
     width = len(src.columns)
     csv.field_size_limit(_FIELD_LIMIT)
-    with _open_binary(src.path) as fh:
+    with _reading(src.path), _open_binary(src.path) as fh:
         text = io.TextIOWrapper(fh, encoding=src.encoding, newline="")
         reader = csv.reader(text, delimiter=src.delimiter or ",")
         line = 1
@@ -273,7 +335,7 @@ def physical_lines(src: SourceFile, records: list[int]) -> dict[int, int]:
     wanted = set(records)
     out: dict[int, int] = {}
     csv.field_size_limit(_FIELD_LIMIT)
-    with _open_binary(src.path) as fh:
+    with _reading(src.path), _open_binary(src.path) as fh:
         text = io.TextIOWrapper(fh, encoding=src.encoding, newline="")
         reader = csv.reader(text, delimiter=src.delimiter or ",")
         line = 1
@@ -289,36 +351,66 @@ def physical_lines(src: SourceFile, records: list[int]) -> dict[int, int]:
 def _open_parquet(p: Path, chunk_rows: int) -> SourceFile:
     try:
         pf = pq.ParquetFile(p)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(f"{p}: not a readable Parquet file ({exc})") from exc
-    return SourceFile(p, "parquet", list(pf.schema_arrow.names), "binary", None, False, [], chunk_rows)
+        names = list(pf.schema_arrow.names)
+    except (pa.ArrowException, *_READ_ERRORS) as exc:
+        raise InputError(f"{p}: not a readable Parquet file ({_first_line(exc)})") from exc
+    columns, renamed = unique_names(names)
+    notes = ["duplicate column names: later ones are renamed " + ", ".join(f"{a} -> {b}" for a, b in renamed)
+             ] if renamed else []
+    return SourceFile(p, "parquet", columns, "binary", None, False, notes, chunk_rows)
 
 
 def _parquet_chunks(src: SourceFile) -> Iterator[RawChunk]:
-    pf = pq.ParquetFile(src.path)
     record = 1
-    for batch in pf.iter_batches(batch_size=src.chunk_rows):
-        cols = {}
-        for name, col in zip(batch.schema.names, batch.columns, strict=True):
-            cols[name] = col if pa.types.is_string(col.type) else _stringify(col)
-        table = pa.table(cols)
-        n = table.num_rows
-        yield RawChunk(table, pd.Series(range(record, record + n)))
-        record += n
+    try:
+        pf = pq.ParquetFile(src.path)
+        for batch in pf.iter_batches(batch_size=src.chunk_rows):
+            cols = [_checked_text(col, name) if pa.types.is_string(col.type) or pa.types.is_large_string(col.type)
+                    else _stringify(col) for name, col in zip(src.columns, batch.columns, strict=True)]
+            table = pa.Table.from_arrays(cols, names=src.columns)
+            n = table.num_rows
+            yield RawChunk(table, pd.Series(range(record, record + n)))
+            record += n
+    except (InputError, pa.ArrowException, *_READ_ERRORS) as exc:
+        msg = _first_line(exc)
+        if "utf8" in msg.lower() and not isinstance(exc, InputError):
+            msg = "a text column holds bytes that are not valid UTF-8"
+        raise InputError(f"{src.path}: cannot read Parquet rows near record {record}: {msg}") from exc
+
+
+def _checked_text(col: pa.Array, name: str) -> pa.Array:
+    """A text column, refused (:class:`InputError`) where it holds bytes that are not UTF-8
+    (Parquet readers do not check; the cleaning kernels would fail on them)."""
+    try:
+        col.validate(full=True)
+    except pa.ArrowInvalid as exc:
+        raise InputError(f"column {name!r} holds bytes that are not valid UTF-8") from exc
+    return col if pa.types.is_string(col.type) else col.cast(pa.string())
 
 
 def _stringify(col: pa.Array) -> pa.Array:
-    if pa.types.is_timestamp(col.type) and col.type.tz is not None:
+    """A Parquet column as text: nested values (lists, structs, maps) as JSON, bytes as UTF-8."""
+    t = col.type
+    if pa.types.is_timestamp(t) and t.tz is not None:
         # keep the offset so the time parser sees an absolute instant
         return pa.array(pd.Series(col.to_pandas()).map(lambda v: v.isoformat() if pd.notna(v) else None))
-    return col.cast(pa.string())
+    if pa.types.is_nested(t):
+        return pa.array([None if v is None else json.dumps(v, default=str, ensure_ascii=False)
+                         for v in col.to_pylist()], type=pa.string())
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
+        return pa.array([None if v is None else v.decode("utf-8", errors="replace") for v in col.to_pylist()],
+                        type=pa.string())
+    try:
+        return col.cast(pa.string())
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+        return pa.array([None if v is None else str(v) for v in col.to_pylist()], type=pa.string())
 
 
 def _open_geojson(p: Path, chunk_rows: int) -> SourceFile:
     features = _load_features(p)
     keys: dict[str, None] = {}
     for f in features[:1000]:
-        keys.update(dict.fromkeys((f.get("properties") or {}).keys()))
+        keys.update(dict.fromkeys(str(k) for k in _properties(f)))
     columns = [*keys, GEOMETRY_LON, GEOMETRY_LAT]
     return SourceFile(p, "geojson", columns, "utf-8", None, False, [], chunk_rows)
 
@@ -328,14 +420,30 @@ def _load_features(p: Path) -> list[dict[str, Any]]:
         opener = gzip.open if p.name.lower().endswith(".gz") else open
         with opener(p, "rt", encoding="utf-8") as fh:
             doc = json.load(fh)
-    except (UnicodeDecodeError, json.JSONDecodeError, OSError) as exc:
-        raise InputError(f"{p}: not valid GeoJSON ({exc})") from exc
+    except RecursionError as exc:
+        raise InputError(f"{p}: not valid GeoJSON (arrays or objects nested too deeply)") from exc
+    except _JSON_ERRORS as exc:  # JSONDecodeError is a ValueError
+        raise InputError(f"{p}: not valid GeoJSON ({_first_line(exc)})") from exc
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
         raise InputError(f"{p}: GeoJSON must be a FeatureCollection")
     feats = doc.get("features")
     if not isinstance(feats, list):
         raise InputError(f"{p}: FeatureCollection has no features list")
+    bad = next((i for i, f in enumerate(feats) if not isinstance(f, dict)), None)
+    if bad is not None:
+        raise InputError(f"{p}: feature {bad + 1} is not a JSON object")
     return feats
+
+
+def _properties(feature: dict[str, Any]) -> dict[str, Any]:
+    props = feature.get("properties")
+    return props if isinstance(props, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else str(value)
 
 
 def _geojson_chunks(src: SourceFile) -> Iterator[RawChunk]:
@@ -344,11 +452,12 @@ def _geojson_chunks(src: SourceFile) -> Iterator[RawChunk]:
     for start in range(0, len(features), src.chunk_rows):
         rows = []
         for f in features[start : start + src.chunk_rows]:
-            props = f.get("properties") or {}
+            props = _properties(f)
             geom = f.get("geometry") or {}
             coords = geom.get("coordinates") if isinstance(geom, dict) and geom.get("type") == "Point" else None
-            row = {k: (None if props.get(k) is None else str(props.get(k))) for k in names}
-            if isinstance(coords, list) and len(coords) >= 2:
+            row = {k: _text(props.get(k)) for k in names}
+            if isinstance(coords, list) and len(coords) >= 2 and not any(isinstance(c, dict | list)
+                                                                         for c in coords[:2]):
                 row[GEOMETRY_LON], row[GEOMETRY_LAT] = str(coords[0]), str(coords[1])
             else:
                 row[GEOMETRY_LON] = row[GEOMETRY_LAT] = None
