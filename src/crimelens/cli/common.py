@@ -28,6 +28,11 @@ CategoryOpt = Annotated[
     list[str] | None, typer.Option("--category", help="Category, roll-up or group (repeatable).")
 ]
 SourceOpt = Annotated[list[str] | None, typer.Option("--source", help="Source name (repeatable).")]
+KindOpt = Annotated[
+    list[str] | None,
+    typer.Option("--kind", help="Record kind: crime, stop, arrest, call_for_service, sensor (repeatable) "
+                 "[default: crime]."),
+]
 
 
 def db_url(db: str | None) -> str:
@@ -63,15 +68,17 @@ def parse_date(text: str | None, name: str) -> datetime | None:
 
 
 def make_filter(
-    start: str | None, end: str | None, categories: list[str] | None, sources: list[str] | None
+    start: str | None, end: str | None, categories: list[str] | None, sources: list[str] | None,
+    kinds: list[str] | None = None,
 ) -> IncidentFilter:
-    """Build the shared :class:`IncidentFilter` from the common options."""
+    """Build the shared :class:`IncidentFilter` from the common options (crimes unless ``kinds``)."""
     with errors_to_exit():
         flt = IncidentFilter(
             start=parse_date(start, "--from"),
             end=parse_date(end, "--to"),
             categories=tuple(categories or ()),
             sources=tuple(sources or ()),
+            kinds=tuple(kinds) if kinds else ("crime",),
         )
         flt.category_names()  # validate names early
     return flt

@@ -1,4 +1,5 @@
-"""``crimelens audit`` (bias audit of a forecast, BIA-02/03) and ``crimelens drift`` (MON-01)."""
+"""``crimelens audit`` (bias audit of a forecast, BIA-02/03), ``crimelens audit stops``
+(disproportionality of stops and arrests) and ``crimelens drift`` (MON-01)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,19 @@ import typer
 from crimelens.cli.common import (
     CategoryOpt,
     DbOpt,
+    FromOpt,
     JsonOpt,
+    KindOpt,
     SourceOpt,
+    ToOpt,
     db_url,
     emit,
     errors_to_exit,
     fail,
+    make_filter,
     parse_date,
 )
+from crimelens.exceptions import InputError
 
 BASE_COLUMNS = ["occurred_at", "time_precision", "x", "y", "category", "crs", "discovery"]
 
@@ -71,6 +77,7 @@ def _population(path: Path, grid: Any, cells: Any, labels: Any) -> Any:
 
 
 def audit(
+    ctx: typer.Context,
     model: Annotated[str, typer.Option("--model", help="Forecaster to audit (retro_count, retro_kde, sepp, gbm, "
                                        "...).")] = "retro_count",
     cell: Annotated[float, typer.Option("--cell", help="Cell size in metres.")] = 200.0,
@@ -94,7 +101,12 @@ def audit(
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Fit a forecaster before --at, select its top cells and audit them by group."""
+    """Fit a forecaster before --at, select its top cells and audit them by group.
+
+    ``crimelens audit stops`` audits stops and arrests against a population instead.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
     import numpy as np
     import pandas as pd
 
@@ -215,7 +227,72 @@ def drift(
     emit(slim, as_json, "\n".join(lines))
 
 
+#: Subject columns an audit of stops can group by.
+GROUP_COLUMNS = {"officer": "subject_ethnicity_officer", "self": "subject_ethnicity_self",
+                 "sex": "subject_sex", "age": "subject_age_band"}
+
+
+def audit_stops(
+    population: Annotated[Path, typer.Option("--population", help="CSV with columns group,population "
+                                             "(residents per group).")],
+    group: Annotated[str, typer.Option("--group", help="Group by: officer (officer-defined ethnicity), self "
+                                       "(self-defined), sex, age.")] = "officer",
+    reference: Annotated[str | None, typer.Option("--reference", help="Reference group [default: the largest "
+                                                  "population].")] = None,
+    kind: KindOpt = None,
+    start: FromOpt = None,
+    end: ToOpt = None,
+    source: SourceOpt = None,
+    level: Annotated[float, typer.Option("--level", help="Confidence level of the intervals.")] = 0.95,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Stop or arrest rates per 1,000 residents by group, rate ratios, outcome rates and the hit-rate test."""
+    from crimelens.governance.disproportionality import disproportionality, read_population
+    from crimelens.store import connect
+
+    if group not in GROUP_COLUMNS:
+        fail(f"--group must be one of {', '.join(GROUP_COLUMNS)}")
+    if kind and "crime" in kind:
+        fail("audit stops audits stops or arrests; --kind crime is not a stop")
+    flt = make_filter(start, end, None, source, kind or ["stop"])
+    column = GROUP_COLUMNS[group]
+    with errors_to_exit():
+        table = read_population(str(population))
+        store = connect(db_url(db), read_only=True)
+        try:
+            records = store.incidents(flt, columns=[column, "outcome", "search_hit"])
+        finally:
+            store.close()
+        if records.empty:
+            raise InputError(f"the store holds no {' or '.join(flt.kinds)} records for this filter")
+        result = disproportionality(records, table, group_column=column, reference=reference, level=level)
+    payload = {"kinds": list(flt.kinds), **result.to_dict()}
+    emit(payload, as_json, _stops_human(payload))
+
+
+def _stops_human(d: dict[str, Any]) -> str:
+    pct = f"{d['level']:.0%}"
+    lines = [f"{d['records']:,} records by {d['group_column']}; reference {d['reference']}; {pct} intervals",
+             f"{'group':<24}{'records':>9}{'per 1,000':>11}  {'rate ratio':<22}{'hit rate':>9}"]
+    for g in d["groups"]:
+        rr = "reference" if g["rate_ratio_ci"] is None else (
+            f"{g['rate_ratio'] or 0:.2f} ({g['rate_ratio_ci'][0]:.2f}-{g['rate_ratio_ci'][1]:.2f})")
+        hit = "" if not g["hit_rate"] or g["hit_rate"]["rate"] is None else f"{g['hit_rate']['rate']:.1%}"
+        lines.append(f"{g['group'][:23]:<24}{g['records']:>9,}{g['rate_per_1000']:>11.2f}  {rr:<22}{hit:>9}")
+    if d["hit_rate_test"]:
+        t = d["hit_rate_test"]
+        lines.append(f"hit rates equal across groups: chi2 {t['chi2']:.1f} on {t['dof']} df, p = {t['p_value']:.2g}")
+    if d["not_recorded"] or d["unmatched"]:
+        lines.append(f"not recorded: {d['not_recorded']:,}; not in the population table: "
+                     + (", ".join(f"{k} {v:,}" for k, v in d["unmatched"].items()) or "none"))
+    return "\n".join(lines)
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``audit`` and ``drift`` to the application."""
-    app.command("audit")(audit)
+    """Add ``audit`` (with its ``stops`` subcommand) and ``drift`` to the application."""
+    audit_app = typer.Typer(name="audit", invoke_without_command=True, no_args_is_help=False)
+    audit_app.callback(invoke_without_command=True)(audit)
+    audit_app.command("stops")(audit_stops)
+    app.add_typer(audit_app, name="audit")
     app.command("drift")(drift)
