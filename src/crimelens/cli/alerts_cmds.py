@@ -28,6 +28,9 @@ alerts_app = typer.Typer(name="alerts", help="Spike and series alerts: scan, rul
 
 AreaOpt = Annotated[list[str] | None, typer.Option("--area", help="Area value of --level (repeatable).")]
 LevelOpt = Annotated[str, typer.Option("--level", help="Area level: district, beat, neighbourhood, ..., city.")]
+ScanLevelOpt = Annotated[str | None, typer.Option(
+    "--level", help="Area level: district, beat, neighbourhood, h3_8, ..., city [default: district where "
+    "incidents have districts, else h3_8].")]
 RulesOpt = Annotated[Path | None, typer.Option("--rules", help="Rule book (TOML/JSON) [default: settings].")]
 FIELDS = ("alert_id", "kind", "area_level", "area", "category", "window_start", "window_end", "observed", "expected",
           "lower", "upper", "p_value", "q_value", "severity", "method", "rule", "status", "incident_ids", "scores")
@@ -73,7 +76,7 @@ def scan(
     category: CategoryOpt = None,
     source: SourceOpt = None,
     area: AreaOpt = None,
-    level: LevelOpt = "district",
+    level: ScanLevelOpt = None,
     window: Annotated[list[int] | None, typer.Option("--window", help="Window length in days (repeatable).")] = None,
     method: Annotated[str, typer.Option(help="nb, ewma or cusum.")] = "nb",
     fdr: Annotated[float | None, typer.Option(help="False discovery rate [default: settings, 0.05].")] = None,
@@ -86,15 +89,13 @@ def scan(
 ) -> None:
     """Scan the windows ending at --to (default: the last day with data); with --from, every --step days."""
     from crimelens.alerts import SpikeDetector
+    from crimelens.alerts.levels import choose_level
     from crimelens.settings import Settings
     from crimelens.store import connect
 
     flt = make_filter(start, end, category, source)
-    if area:
-        if level == "city":
-            fail("--area needs an area --level, not city")
-        flt = type(flt)(start=flt.start, end=flt.end, categories=flt.categories, sources=flt.sources,
-                        areas={level: tuple(area)})
+    if area and level == "city":
+        fail("--area needs an area --level (district, beat, ...), not city")
     with errors_to_exit():
         settings = Settings()
         det = SpikeDetector(window_days=tuple(window or (settings.alert_window_days,)), method=method,  # type: ignore[arg-type]
@@ -103,6 +104,14 @@ def scan(
         writes = save and not retro
         store = connect(db_url(db), read_only=not writes)
         try:
+            level, why = choose_level(store, type(flt)(categories=flt.categories, sources=flt.sources), level)
+            if not as_json:  # the JSON rows carry it as area_level
+                typer.echo(f"level: {level} ({why})", err=True)
+            if area:
+                if level == "city":
+                    raise InputError("--area needs an area --level; the incidents have no area level")
+                flt = type(flt)(start=flt.start, end=flt.end, categories=flt.categories, sources=flt.sources,
+                                areas={level: tuple(area)})
             mon = _monitor(store, rules, detector=det, area_level=level)
             scan_flt = type(flt)(categories=flt.categories, sources=flt.sources, areas=flt.areas)
             stop = mon.last_day_end(scan_flt) if flt.end is None else mon.local_end(flt.end, scan_flt)

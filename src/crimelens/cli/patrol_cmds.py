@@ -1,4 +1,8 @@
-"""``crimelens patrol``: place patrol units on a forecast and, for a past date, score the plan."""
+"""``crimelens patrol``: place patrol units on a forecast and, for a past date, score the plan.
+
+``patrol`` is a group: without a subcommand it makes the static maximal-covering plan (as it always
+did); ``evaluate``, ``schedule`` and ``train`` (``patrol_shift_cmds``) schedule over shifts.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,13 @@ from crimelens.cli.common import CategoryOpt, DbOpt, JsonOpt, SourceOpt, emit, e
 from crimelens.cli.forecast_cmds import CellOpt, HorizonOpt, JobsOpt, ModelOpt, load_located
 from crimelens.schema import AREA_COLUMNS
 
+patrol_app = typer.Typer(invoke_without_command=True, no_args_is_help=False,
+                         help="Patrol plans: a static maximal-covering plan, or shift schedules (evaluate, "
+                              "schedule, train).")
+
 
 def patrol(
+    ctx: typer.Context,
     units: Annotated[int, typer.Option("--units", help="Patrol units to place.")] = 10,
     radius: Annotated[float, typer.Option("--radius", help="Reach of one unit in metres (0: its own cell).")]
     = 300.0,
@@ -37,13 +46,18 @@ def patrol(
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Send --units patrols where they cover the most forecast crime (maximal covering)."""
+    """Send --units patrols where they cover the most forecast crime (maximal covering).
+
+    Subcommands evaluate, schedule and train plan over shifts (greedy, mclp, rl).
+    """
     import json
 
     from crimelens.filters import utc
     from crimelens.forecast import make, parse_horizon
     from crimelens.patrol import allocate, score_plan
 
+    if ctx.invoked_subcommand is not None:
+        return
     if out.suffix.lower() not in (".geojson", ".json", ".csv"):
         fail(f"--out must end in .geojson or .csv, got {out.name!r}")
     if area is not None and area not in AREA_COLUMNS:
@@ -101,5 +115,9 @@ def _cell_areas(cells: Any, labels: Any) -> dict[int, str]:
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``patrol`` to the application."""
-    app.command("patrol")(patrol)
+    """Add the ``patrol`` group (static plan as its callback, shift commands beneath) to the application."""
+    from crimelens.cli import patrol_shift_cmds
+
+    patrol_app.callback()(patrol)
+    patrol_shift_cmds.register(patrol_app)
+    app.add_typer(patrol_app, name="patrol")

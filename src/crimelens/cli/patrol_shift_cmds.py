@@ -1,0 +1,268 @@
+"""``crimelens patrol evaluate | schedule | train``: patrol scheduling over shifts (greedy, mclp, rl)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from crimelens.cli.common import (
+    CategoryOpt,
+    DbOpt,
+    FromOpt,
+    JsonOpt,
+    SourceOpt,
+    ToOpt,
+    emit,
+    errors_to_exit,
+    fail,
+    parse_date,
+)
+from crimelens.cli.forecast_cmds import CellOpt, ModelOpt, load_located
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from crimelens.patrol.heldout import ScheduleSettings
+
+UnitsOpt = Annotated[int, typer.Option("--units", help="Patrol units per shift.")]
+ShiftsOpt = Annotated[int, typer.Option("--shifts", help="Shifts per day (3: day 07-15, evening 15-23, night 23-07).")]
+RadiusOpt = Annotated[float, typer.Option("--radius", help="Reach of one unit in metres (0: its own cell).")]
+TzOpt = Annotated[str, typer.Option("--tz", help="Local time zone of the shifts (e.g. America/Toronto).")]
+GroupOpt = Annotated[str | None, typer.Option("--group-column", help="Area column forming the fairness groups "
+                                              "[default: square blocks of --group-km].")]
+GroupKmOpt = Annotated[float, typer.Option("--group-km", help="Block size of spatial fairness groups, km.")]
+TolOpt = Annotated[float, typer.Option("--tolerance", help="rl fairness: a group's unit share at most (1 + this) "
+                                       "times its reported-crime share.")]
+StepsOpt = Annotated[int, typer.Option("--steps", help="rl training: simulated shifts per copy.")]
+BatchOpt = Annotated[int, typer.Option("--batch", help="rl training: parallel simulation copies.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the simulation and training.")]
+DeterOpt = Annotated[float, typer.Option("--deterrence", help="Simulator: rate reduction in covered cells.")]
+DisplOpt = Annotated[float, typer.Option("--displacement", help="Simulator: share of deterred crime moved to "
+                                         "uncovered neighbours.")]
+ReportOpt = Annotated[float, typer.Option("--report-prob", help="Simulator: share of crime the public reports.")]
+DiscoverOpt = Annotated[float, typer.Option("--discover-prob", help="Simulator: chance a patrol records an "
+                                            "unreported crime in a covered cell.")]
+PolicyOpt = Annotated[Path | None, typer.Option("--policy", help="Saved rl policy directory (patrol train).")]
+
+
+def _settings(units: int, shifts: int, radius: float, tz: str, model: str, cell: float, group_column: str | None,
+              group_km: float, tolerance: float, steps: int, batch: int, seed: int, deterrence: float,
+              displacement: float, report_prob: float, discover_prob: float,
+              feedback_weeks: int = 52) -> ScheduleSettings:
+    from crimelens.patrol.heldout import ScheduleSettings
+    from crimelens.patrol.simulator import SimConfig, shift_structure
+    from crimelens.patrol.training import TrainingSettings
+    from crimelens.schema import AREA_COLUMNS
+
+    if group_column is not None and group_column not in AREA_COLUMNS:
+        fail(f"--group-column must be one of {', '.join(AREA_COLUMNS)}, got {group_column!r}")
+    if feedback_weeks < 1:
+        fail("--feedback-weeks must be at least 1")
+    if report_prob <= 0:
+        fail("--report-prob must be above 0")
+    with errors_to_exit():
+        shift_structure(shifts)
+        sim = SimConfig(units=units, radius_m=radius, deterrence=deterrence, displacement=displacement,
+                        report_prob=report_prob, discover_prob=discover_prob)
+        train = TrainingSettings(steps=steps, batch=batch, tolerance=tolerance, seed=seed)
+    return ScheduleSettings(model=model, cell=cell, shifts=shifts, tz=tz, group_column=group_column,
+                            group_block_m=group_km * 1000.0, sim=sim, training=train, feedback_weeks=feedback_weeks)
+
+
+def _load(db: str | None, st: ScheduleSettings, category: list[str] | None, source: list[str] | None) -> Any:
+    extra = (st.group_column,) if st.group_column else ()
+    return load_located(db, end=None, categories=category, sources=source, extra_columns=extra)
+
+
+def _policy_grid(policy: Path | None, frame: pd.DataFrame, st: ScheduleSettings) -> tuple[Any, Any]:
+    """The saved policy's grid and cells when the data fit them (else None: the policy check refuses)."""
+    if policy is None:
+        return None, None
+    from crimelens.geo.grid import SquareGrid
+    from crimelens.patrol.artifact import read_manifest, trained_cells
+
+    g = read_manifest(policy)["city"]["grid"]
+    crs = str(frame["crs"].dropna().iloc[0]) if "crs" in frame.columns and frame["crs"].notna().any() else g["crs"]
+    if g["cell_size"] != st.cell or g["crs"] != crs:
+        return None, None
+    return SquareGrid(**g), trained_cells(policy)
+
+
+def evaluate(
+    methods: Annotated[str, typer.Option("--methods", help="Comma-separated: greedy, mclp, rl.")] = "greedy,mclp,rl",
+    start: FromOpt = None,
+    end: ToOpt = None,
+    units: UnitsOpt = 10,
+    shifts: ShiftsOpt = 3,
+    radius: RadiusOpt = 300.0,
+    tz: TzOpt = "UTC",
+    model: ModelOpt = "retro_kde",
+    cell: CellOpt = 200.0,
+    group_column: GroupOpt = None,
+    group_km: GroupKmOpt = 4.0,
+    tolerance: TolOpt = 0.25,
+    steps: StepsOpt = 300,
+    batch: BatchOpt = 16,
+    seed: SeedOpt = 0,
+    deterrence: DeterOpt = 0.2,
+    displacement: DisplOpt = 0.3,
+    report_prob: ReportOpt = 0.4,
+    discover_prob: DiscoverOpt = 0.6,
+    feedback_weeks: Annotated[int, typer.Option("--feedback-weeks", help="Weeks of the feedback-loop run.")] = 52,
+    policy: PolicyOpt = None,
+    category: CategoryOpt = None,
+    source: SourceOpt = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Score greedy, mclp and rl shift plans on held-out weeks [--from, --to) of the store's incidents."""
+    from crimelens.filters import utc
+    from crimelens.patrol.heldout import evaluate_heldout, weekly_origins
+    from crimelens.patrol.schedulers import parse_methods
+
+    st = _settings(units, shifts, radius, tz, model, cell, group_column, group_km, tolerance, steps, batch, seed,
+                   deterrence, displacement, report_prob, discover_prob, feedback_weeks)
+    a, b = parse_date(start, "--from"), parse_date(end, "--to")
+    if a is None or b is None:
+        fail("--from and --to are required (the held-out weeks)")
+    with errors_to_exit():
+        names = parse_methods(methods)
+        origins = weekly_origins(utc(a), utc(b))
+        frame = _load(db, st, category, source)
+        grid, cells = _policy_grid(policy, frame, st)
+        got = evaluate_heldout(frame, origins, names, st, policy_path=policy, grid=grid, cells=cells)
+    lines = [f"{len(origins)} held-out week(s), {got['incidents']} incidents, {units} units x {shifts} shifts"]
+    for m, r in got["methods"].items():
+        lines.append(f"{m:>6}: covered {r['captured']} ({r['captured_per_shift']:.2f}/shift), harm prevented "
+                     f"{r['harm_prevented_per_shift']:.3f}/shift, fairness max ratio {r['fairness']['max_ratio']:.2f}, "
+                     f"top-group share {r['stability']['first_week_share']:.2f} -> "
+                     f"{r['stability']['last_weeks_share']:.2f} over {feedback_weeks} weeks")
+    if "rl_vs_mclp" in got:
+        d = got["rl_vs_mclp"]
+        lines.append(f"rl - mclp covered per shift: {d['mean_diff']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}]")
+    emit(got, as_json, "\n".join(lines))
+
+
+def schedule(
+    method: Annotated[str, typer.Option("--method", help="greedy, mclp or rl.")] = "rl",
+    at: Annotated[str | None, typer.Option("--at", help="Day the plan is for [default: day after the last "
+                                           "incident].")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Output .geojson (per-shift sites and covered cells).")]
+    = Path("plan.geojson"),
+    units: UnitsOpt = 10,
+    shifts: ShiftsOpt = 3,
+    radius: RadiusOpt = 300.0,
+    tz: TzOpt = "UTC",
+    model: ModelOpt = "retro_kde",
+    cell: CellOpt = 200.0,
+    group_column: GroupOpt = None,
+    group_km: GroupKmOpt = 4.0,
+    tolerance: TolOpt = 0.25,
+    steps: StepsOpt = 300,
+    batch: BatchOpt = 16,
+    seed: SeedOpt = 0,
+    deterrence: DeterOpt = 0.2,
+    displacement: DisplOpt = 0.3,
+    report_prob: ReportOpt = 0.4,
+    discover_prob: DiscoverOpt = 0.6,
+    policy: PolicyOpt = None,
+    category: CategoryOpt = None,
+    source: SourceOpt = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a per-shift patrol plan for one day (GeoJSON: sites and covered cells by shift)."""
+    from crimelens.patrol.heldout import rl_policy, week_city
+    from crimelens.patrol.plan_geojson import shift_plan_geojson
+    from crimelens.patrol.schedulers import make_scheduler, parse_methods
+
+    if out.suffix.lower() not in (".geojson", ".json"):
+        fail(f"--out must end in .geojson, got {out.name!r}")
+    st = _settings(units, shifts, radius, tz, model, cell, group_column, group_km, tolerance, steps, batch, seed,
+                   deterrence, displacement, report_prob, discover_prob)
+    with errors_to_exit():
+        (name,) = parse_methods(method)[:1]
+        frame = _load(db, st, category, source)
+        origin = _origin(at, frame)
+        grid, cells = _policy_grid(policy, frame, st)
+        cal = week_city(frame, origin, st, grid=grid, cells=cells)
+        pol, report = rl_policy(cal, st, policy) if name == "rl" else (None, None)
+        geo = shift_plan_geojson(cal, st.sim, make_scheduler(name, cal.city, st.sim, policy=pol), origin)
+        geo["plan"]["training"] = report.to_dict() if report else None
+        out.write_text(json.dumps(geo), encoding="utf-8")
+    summary = {**geo["plan"], "out": str(out)}
+    emit(summary, as_json, f"{name}: {units} units x {shifts} shifts for {origin.date()}, fairness max ratio "
+                           f"{summary['fairness']['max_ratio']:.2f} -> {out}")
+
+
+def train(
+    out: Annotated[Path, typer.Option("--out", help="Policy directory to write (manifest.json + policy.npz).")],
+    at: Annotated[str | None, typer.Option("--at", help="Train on the incidents before this day [default: all].")]
+    = None,
+    units: UnitsOpt = 10,
+    shifts: ShiftsOpt = 3,
+    radius: RadiusOpt = 300.0,
+    tz: TzOpt = "UTC",
+    model: ModelOpt = "retro_kde",
+    cell: CellOpt = 200.0,
+    group_column: GroupOpt = None,
+    group_km: GroupKmOpt = 4.0,
+    tolerance: TolOpt = 0.25,
+    steps: StepsOpt = 300,
+    batch: BatchOpt = 16,
+    seed: SeedOpt = 0,
+    deterrence: DeterOpt = 0.2,
+    displacement: DisplOpt = 0.3,
+    report_prob: ReportOpt = 0.4,
+    discover_prob: DiscoverOpt = 0.6,
+    category: CategoryOpt = None,
+    source: SourceOpt = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train the rl policy in the simulator calibrated from the store and save it as a versioned artifact."""
+    from crimelens.patrol.artifact import save_policy
+    from crimelens.patrol.evaluation import harm_prevented, plan_shifts
+    from crimelens.patrol.heldout import week_city
+    from crimelens.patrol.schedulers import make_scheduler
+    from crimelens.patrol.training import train_policy
+
+    st = _settings(units, shifts, radius, tz, model, cell, group_column, group_km, tolerance, steps, batch, seed,
+                   deterrence, displacement, report_prob, discover_prob)
+    with errors_to_exit():
+        frame = _load(db, st, category, source)
+        origin = _origin(at, frame)
+        cal = week_city(frame, origin, st)
+        pol, report = train_policy(cal.city, cal.estimate, st.sim, st.training)
+        evaluation = {m: round(float(harm_prevented(cal.city, st.sim, plan_shifts(
+            make_scheduler(m, cal.city, st.sim, policy=pol), cal.estimate)).mean()), 4)
+            for m in ("greedy", "mclp", "rl")}
+        manifest = save_policy(pol, out, training={"settings": st.to_dict(), "report": report.to_dict(),
+                                                   "origin": origin.isoformat()},
+                               evaluation={"harm_prevented_per_shift_in_simulator": evaluation})
+    emit({"out": str(out), "version": manifest["version"], "training": report.to_dict(), "evaluation": evaluation},
+         as_json, f"policy {manifest['version']} -> {out} ({report.seconds:.1f} s, {report.shifts_per_s:.0f} "
+                  f"simulated shifts/s); harm prevented per shift in the simulator: "
+                  + ", ".join(f"{k} {v:.3f}" for k, v in evaluation.items()))
+
+
+def _origin(at: str | None, frame: pd.DataFrame) -> pd.Timestamp:
+    """``--at`` as UTC midnight, or the day after the last incident."""
+    import pandas as pd
+
+    from crimelens.filters import utc
+
+    when = parse_date(at, "--at")
+    if when is not None:
+        return utc(when).normalize()
+    return utc(frame["occurred_at"].max()).normalize() + pd.Timedelta(days=1)
+
+
+def register(patrol_app: typer.Typer) -> None:
+    """Add ``evaluate``, ``schedule`` and ``train`` to the ``patrol`` group."""
+    patrol_app.command("evaluate")(evaluate)
+    patrol_app.command("schedule")(schedule)
+    patrol_app.command("train")(train)
