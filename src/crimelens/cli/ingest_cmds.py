@@ -16,6 +16,8 @@ def ingest(
     preset: Annotated[str | None, typer.Option(help="Shipped preset (see `crimelens presets`).")] = None,
     mapping: Annotated[Path | None, typer.Option(help="Mapping file (TOML) for any other source.")] = None,
     source: Annotated[str | None, typer.Option(help="Source name to record [default: the mapping's].")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Refuse a file that lacks any column the mapping "
+                                         "names (by default only required columns must be there).")] = False,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -24,9 +26,7 @@ def ingest(
 
     from crimelens.ingest import ingest_file
     from crimelens.settings import Settings
-    from crimelens.sources.detect import detect_preset
     from crimelens.sources.mapping import load_mapping, load_preset
-    from crimelens.sources.readers import open_source
     from crimelens.store import connect
 
     if preset and mapping:
@@ -39,16 +39,16 @@ def ingest(
         store = connect(db_url(db))
         try:
             for path in files:
-                m = chosen or detect_preset(open_source(path).columns)
-                if chosen is None and not as_json:
-                    typer.echo(f"{path.name}: detected preset {m.name!r}", err=True)
                 with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                               transient=True, disable=as_json) as bar:
                     task = bar.add_task(f"{path.name}: 0 rows", total=None)
                     def show(n: int, task: TaskID = task, name: str = path.name, bar: Progress = bar) -> None:
                         bar.update(task, description=f"{name}: {n:,} rows")
 
-                    report = ingest_file(store, path, key=key, mapping=m, source=source, progress=show)
+                    report = ingest_file(store, path, key=key, mapping=chosen, source=source, progress=show,
+                                         strict=strict)
+                if chosen is None and not as_json:
+                    typer.echo(f"{path.name}: detected preset {report.preset!r}", err=True)
                 if not report.balanced():
                     raise InputError(f"{path}: accounting does not balance: {report.to_dict()}")
                 reports.append(report)

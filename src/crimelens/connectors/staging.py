@@ -139,7 +139,8 @@ def stage_and_ingest(
             stager.abort()
             raise
         staged = stager.finish()
-        report = ingest_file(store, staged, key=key, mapping=mapping, source=source, origin=url)
+        report = ingest_file(store, staged, key=key, mapping=mapping, source=source, origin=url,
+                             strict=True)  # a sync job: a changed set of columns means the feed drifted
         report.notes.append(f"fetched from {url}: {stager.records:,} records in {count} pages")
         return FetchResult(report=report, url=url, pages=count, records=stager.records,
                            staged=str(keep) if keep is not None else None)
