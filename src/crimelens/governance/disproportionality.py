@@ -193,6 +193,9 @@ def disproportionality(
     key = raw.str.lower().map(by_key)
     not_recorded = int(raw.isna().sum())
     unmatched = raw[raw.notna() & key.isna()].value_counts()
+    if raw.notna().any() and key.isna().all():
+        raise InputError(f"none of the records' {group_column} values is in the population table "
+                         f"(they are e.g. {', '.join(map(str, unmatched.index[:3]))})")
     ref = reference or str(pop.idxmax())
     if ref.lower() not in by_key:
         raise InputError(f"reference group {ref!r} is not in the population table ({', '.join(pop.index)})")
