@@ -271,13 +271,17 @@ def audit_stops(
     emit(payload, as_json, _stops_human(payload))
 
 
+def _num(v: float | None, missing: str = "n/a") -> str:
+    return missing if v is None else f"{v:.2f}"
+
+
 def _stops_human(d: dict[str, Any]) -> str:
     pct = f"{d['level']:.0%}"
     lines = [f"{d['records']:,} records by {d['group_column']}; reference {d['reference']}; {pct} intervals",
              f"{'group':<24}{'records':>9}{'per 1,000':>11}  {'rate ratio':<22}{'hit rate':>9}"]
     for g in d["groups"]:
         rr = "reference" if g["rate_ratio_ci"] is None else (
-            f"{g['rate_ratio'] or 0:.2f} ({g['rate_ratio_ci'][0]:.2f}-{g['rate_ratio_ci'][1]:.2f})")
+            f"{_num(g['rate_ratio'])} ({_num(g['rate_ratio_ci'][0])}-{_num(g['rate_ratio_ci'][1], 'inf')})")
         hit = "" if not g["hit_rate"] or g["hit_rate"]["rate"] is None else f"{g['hit_rate']['rate']:.1%}"
         lines.append(f"{g['group'][:23]:<24}{g['records']:>9,}{g['rate_per_1000']:>11.2f}  {rr:<22}{hit:>9}")
     if d["hit_rate_test"]:

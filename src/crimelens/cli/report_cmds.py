@@ -38,6 +38,8 @@ def report(
                                                 "or 'none'.")] = "retro_count",
     cell: Annotated[float, typer.Option("--cell", help="Hot spot cell size in metres.")] = 250.0,
     email: Annotated[list[str] | None, typer.Option("--email", help="Also email the report (repeatable).")] = None,
+    population: Annotated[Path | None, typer.Option("--population", help="CSV group,population: adds the "
+                                                    "stops-by-group section (crimelens audit stops).")] = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -56,6 +58,10 @@ def report(
                           categories=tuple(category or ()), sources=tuple(source or ()), area_level=level,
                           areas=tuple(area or ()), title=title, hotspot_cell_m=cell,
                           forecast_model=None if forecast_model == "none" else forecast_model)
+        if population is not None:
+            from crimelens.governance.disproportionality import read_population
+
+            spec.extra["population"] = read_population(str(population))
         store = connect(db_url(db), read_only=not email)
         try:
             ctx = build_context(store, spec)

@@ -94,11 +94,16 @@ class Disproportionality:
         }
 
 
+def _finite(v: float | None) -> float | None:
+    """JSON has no infinity: an unbounded interval end is null."""
+    return v if v is not None and math.isfinite(v) else None
+
+
 def _row_dict(g: GroupRow) -> dict[str, Any]:
     return {
         "group": g.group, "records": g.records, "population": g.population,
         "rate_per_1000": g.rate_per_1000, "rate_ci": list(g.rate_ci), "rate_ratio": g.rate_ratio,
-        "rate_ratio_ci": None if g.rate_ratio_ci is None else list(g.rate_ratio_ci),
+        "rate_ratio_ci": None if g.rate_ratio_ci is None else [_finite(v) for v in g.rate_ratio_ci],
         "rate_ratio_method": g.rate_ratio_method, "outcomes": g.outcomes, "hit_rate": g.hit_rate,
     }
 

@@ -184,6 +184,9 @@ def build_context(store: Any, spec: ReportSpec, *, now: pd.Timestamp | None = No
     ctx["forecast"] = (sections.forecast_section(store, flt, end, tz, model=spec.forecast_model,
                                                  cell_m=spec.forecast_cell_m, horizon=spec.forecast_horizon,
                                                  top=spec.forecast_top) if spec.forecast_model else None)
+    population = spec.extra.get("population")  # a group,population table: the stops section
+    ctx["disproportionality"] = (sections.disproportionality_section(store, flt, population, start, end, tz)
+                                 if population is not None else None)
     ctx["commands"] = [c for c in (
         ctx.get("compstat", {}).get("cli"),
         ctx["trend"].get("cli"), ctx["hotspots"].get("cli"),

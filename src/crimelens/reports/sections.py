@@ -9,7 +9,8 @@ reproduces it, so every figure in a report can be regenerated from the command l
 * :func:`trend_section` -- :func:`crimelens.analysis.time_series` (``crimelens trends``);
 * :func:`hotspot_section` -- Getis-Ord Gi* (``crimelens hotspots --method gistar``);
 * :func:`forecast_section` -- the riskiest cells of a forecaster (``crimelens forecast --top``);
-* :func:`quality_section` -- the data-quality footer.
+* :func:`quality_section` -- the data-quality footer;
+* :func:`disproportionality_section` -- stops (or arrests) by group against a population table.
 
 Charts are PNGs written by :func:`crimelens.analysis.save` and embedded as data URIs, so an HTML
 report is a single file.
@@ -220,3 +221,22 @@ def quality_section(store: Any, flt: IncidentFilter, parameters: dict[str, Any],
                      notes=(f"Categories: {', '.join(flt.categories) if flt.categories else 'all crime'}",))
     return {"quality": dq, "footer": dq.footer(parameters), "incidents": total,
             "share_geocoded": dq.share_geocoded, "crs": dq.crs, "sources": list(dq.sources), "extracted": extracted}
+
+
+def disproportionality_section(store: Any, flt: IncidentFilter, population: pd.DataFrame, start: pd.Timestamp,
+                               end: pd.Timestamp, tz: str, *, group_column: str = "subject_ethnicity_officer",
+                               kinds: tuple[str, ...] = ("stop",)) -> dict[str, Any]:
+    """Stop rates per 1,000 residents, rate ratios and hit rates by group over ``[start, end)``.
+
+    Returns ``{"note": ...}`` instead of rows when the frame holds no such records.
+    """
+    from crimelens.governance.disproportionality import disproportionality
+
+    window = between(flt, start, end, tz, kinds=kinds, categories=(), include_non_crime=True)
+    records = store.incidents(window, columns=[group_column, "outcome", "search_hit"])
+    if records.empty:
+        return {"note": f"No {' or '.join(kinds)} records in the period."}
+    res = disproportionality(records, population, group_column=group_column).to_dict()
+    cli = (f"crimelens audit stops --population POPULATION.csv --from {_day(start)} --to {_day(end)}"
+           + "".join(f" --kind {k}" for k in kinds) + "".join(f" --source {s}" for s in flt.sources))
+    return {**res, "kinds": list(kinds), "cli": cli}

@@ -37,6 +37,7 @@ from crimelens.service.routers import (
     audit,
     auth,
     events,
+    fairness,
     forecasts,
     health,
     hotspots,
@@ -54,7 +55,7 @@ from crimelens.settings import Settings
 log = logging.getLogger("crimelens.service")
 API = "/api/v1"
 ROUTERS = (health, auth, incidents, aggregates, hotspots, forecasts, models, quarantine, ingest, jobs, users,
-           audit, events, alerts, public)
+           audit, events, alerts, public, fairness)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
