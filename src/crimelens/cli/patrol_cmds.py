@@ -1,7 +1,7 @@
 """``crimelens patrol``: place patrol units on a forecast and, for a past date, score the plan.
 
 ``patrol`` is a group: without a subcommand it makes the static maximal-covering plan (as it always
-did); ``evaluate``, ``schedule`` and ``train`` (``patrol_shift_cmds``) schedule over shifts.
+did); ``evaluate`` and ``schedule`` (``patrol_shift_cmds``) schedule over shifts.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from crimelens.schema import AREA_COLUMNS
 
 patrol_app = typer.Typer(invoke_without_command=True, no_args_is_help=False,
                          help="Patrol plans: a static maximal-covering plan, or shift schedules (evaluate, "
-                              "schedule, train).")
+                              "schedule).")
 
 
 def patrol(
@@ -48,7 +48,7 @@ def patrol(
 ) -> None:
     """Send --units patrols where they cover the most forecast crime (maximal covering).
 
-    Subcommands evaluate, schedule and train plan over shifts (greedy, mclp, rl).
+    Subcommands evaluate and schedule plan over shifts (greedy, mclp, rl).
     """
     import json
 

@@ -1,4 +1,4 @@
-"""``crimelens patrol evaluate | schedule | train``: patrol scheduling over shifts (greedy, mclp, rl)."""
+"""``crimelens patrol evaluate | schedule``: patrol scheduling over shifts (greedy, mclp, rl)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,10 @@ from crimelens.cli.forecast_cmds import CellOpt, ModelOpt, load_located
 if TYPE_CHECKING:
     import pandas as pd
 
+    from crimelens.patrol.calibration import Calibrated
     from crimelens.patrol.heldout import ScheduleSettings
+    from crimelens.patrol.schedulers import ThompsonPolicy
+    from crimelens.patrol.training import TrainingReport
 
 UnitsOpt = Annotated[int, typer.Option("--units", help="Patrol units per shift.")]
 ShiftsOpt = Annotated[int, typer.Option("--shifts", help="Shifts per day (3: day 07-15, evening 15-23, night 23-07).")]
@@ -45,7 +48,7 @@ DisplOpt = Annotated[float, typer.Option("--displacement", help="Simulator: shar
 ReportOpt = Annotated[float, typer.Option("--report-prob", help="Simulator: share of crime the public reports.")]
 DiscoverOpt = Annotated[float, typer.Option("--discover-prob", help="Simulator: chance a patrol records an "
                                             "unreported crime in a covered cell.")]
-PolicyOpt = Annotated[Path | None, typer.Option("--policy", help="Saved rl policy directory (patrol train).")]
+PolicyOpt = Annotated[Path | None, typer.Option("--policy", help="Saved rl policy directory (from schedule --save-policy).")]
 
 
 def _settings(units: int, shifts: int, radius: float, tz: str, model: str, cell: float, group_column: str | None,
@@ -169,12 +172,15 @@ def schedule(
     report_prob: ReportOpt = 0.4,
     discover_prob: DiscoverOpt = 0.6,
     policy: PolicyOpt = None,
+    save_policy: Annotated[Path | None, typer.Option("--save-policy", help="rl: save the trained policy here "
+                                                     "(a versioned directory: manifest.json + policy.npz).")] = None,
     category: CategoryOpt = None,
     source: SourceOpt = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write a per-shift patrol plan for one day (GeoJSON: sites and covered cells by shift)."""
+    from crimelens.patrol.artifact import read_manifest
     from crimelens.patrol.heldout import rl_policy, week_city
     from crimelens.patrol.plan_geojson import shift_plan_geojson
     from crimelens.patrol.schedulers import make_scheduler, parse_methods
@@ -192,61 +198,31 @@ def schedule(
         pol, report = rl_policy(cal, st, policy) if name == "rl" else (None, None)
         geo = shift_plan_geojson(cal, st.sim, make_scheduler(name, cal.city, st.sim, policy=pol), origin)
         geo["plan"]["training"] = report.to_dict() if report else None
+        if save_policy is not None:
+            if pol is None or report is None:
+                fail("--save-policy needs --method rl without --policy (it saves a newly trained policy)")
+            geo["plan"]["policy"] = _save(pol, report, cal, st, origin, save_policy)
+        elif pol is not None and policy is not None:
+            geo["plan"]["policy"] = read_manifest(policy)["version"]
         out.write_text(json.dumps(geo), encoding="utf-8")
     summary = {**geo["plan"], "out": str(out)}
     emit(summary, as_json, f"{name}: {units} units x {shifts} shifts for {origin.date()}, fairness max ratio "
                            f"{summary['fairness']['max_ratio']:.2f} -> {out}")
 
 
-def train(
-    out: Annotated[Path, typer.Option("--out", help="Policy directory to write (manifest.json + policy.npz).")],
-    at: Annotated[str | None, typer.Option("--at", help="Train on the incidents before this day [default: all].")]
-    = None,
-    units: UnitsOpt = 10,
-    shifts: ShiftsOpt = 3,
-    radius: RadiusOpt = 300.0,
-    tz: TzOpt = "UTC",
-    model: ModelOpt = "retro_kde",
-    cell: CellOpt = 200.0,
-    group_column: GroupOpt = None,
-    group_km: GroupKmOpt = 4.0,
-    tolerance: TolOpt = 0.25,
-    steps: StepsOpt = 300,
-    batch: BatchOpt = 16,
-    seed: SeedOpt = 0,
-    deterrence: DeterOpt = 0.2,
-    displacement: DisplOpt = 0.3,
-    report_prob: ReportOpt = 0.4,
-    discover_prob: DiscoverOpt = 0.6,
-    category: CategoryOpt = None,
-    source: SourceOpt = None,
-    db: DbOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Train the rl policy in the simulator calibrated from the store and save it as a versioned artifact."""
+def _save(pol: ThompsonPolicy, report: TrainingReport, cal: Calibrated, st: ScheduleSettings,
+          origin: pd.Timestamp, path: Path) -> str:
+    """Save the trained policy with its settings and its simulator evaluation; return its version."""
     from crimelens.patrol.artifact import save_policy
     from crimelens.patrol.evaluation import harm_prevented, plan_shifts
-    from crimelens.patrol.heldout import week_city
     from crimelens.patrol.schedulers import make_scheduler
-    from crimelens.patrol.training import train_policy
 
-    st = _settings(units, shifts, radius, tz, model, cell, group_column, group_km, tolerance, steps, batch, seed,
-                   deterrence, displacement, report_prob, discover_prob)
-    with errors_to_exit():
-        frame = _load(db, st, category, source)
-        origin = _origin(at, frame)
-        cal = week_city(frame, origin, st)
-        pol, report = train_policy(cal.city, cal.estimate, st.sim, st.training)
-        evaluation = {m: round(float(harm_prevented(cal.city, st.sim, plan_shifts(
-            make_scheduler(m, cal.city, st.sim, policy=pol), cal.estimate)).mean()), 4)
-            for m in ("greedy", "mclp", "rl")}
-        manifest = save_policy(pol, out, training={"settings": st.to_dict(), "report": report.to_dict(),
-                                                   "origin": origin.isoformat()},
-                               evaluation={"harm_prevented_per_shift_in_simulator": evaluation})
-    emit({"out": str(out), "version": manifest["version"], "training": report.to_dict(), "evaluation": evaluation},
-         as_json, f"policy {manifest['version']} -> {out} ({report.seconds:.1f} s, {report.shifts_per_s:.0f} "
-                  f"simulated shifts/s); harm prevented per shift in the simulator: "
-                  + ", ".join(f"{k} {v:.3f}" for k, v in evaluation.items()))
+    harm = {m: round(float(harm_prevented(cal.city, st.sim, plan_shifts(
+        make_scheduler(m, cal.city, st.sim, policy=pol), cal.estimate)).mean()), 4) for m in ("greedy", "mclp", "rl")}
+    manifest = save_policy(pol, path, training={"settings": st.to_dict(), "report": report.to_dict(),
+                                                "trained_before": origin.isoformat()},
+                           evaluation={"harm_prevented_per_shift_in_simulator": harm})
+    return str(manifest["version"])
 
 
 def _origin(at: str | None, frame: pd.DataFrame) -> pd.Timestamp:
@@ -262,7 +238,6 @@ def _origin(at: str | None, frame: pd.DataFrame) -> pd.Timestamp:
 
 
 def register(patrol_app: typer.Typer) -> None:
-    """Add ``evaluate``, ``schedule`` and ``train`` to the ``patrol`` group."""
+    """Add ``evaluate`` and ``schedule`` to the ``patrol`` group."""
     patrol_app.command("evaluate")(evaluate)
     patrol_app.command("schedule")(schedule)
-    patrol_app.command("train")(train)
