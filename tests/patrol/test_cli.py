@@ -6,24 +6,11 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import pytest
 from typer.testing import CliRunner
 
 from crimelens.cli.app import app
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> str:
-    root = tmp_path_factory.mktemp("patrol")
-    city = root / "city.csv"
-    path = str(root / "p.duckdb")
-    r = runner.invoke(app, ["generate", "--out", str(city), "--incidents", "6000", "--days", "200", "--seed", "3"])
-    assert r.exit_code == 0, r.output
-    r = runner.invoke(app, ["ingest", str(city), "--db", path, "--json"], env={"CRIMELENS_PSEUDONYM_KEY": "k" * 32})
-    assert r.exit_code == 0, r.output
-    return path
 
 
 def test_patrol_plan_for_a_past_week_is_scored(db: str, tmp_path: Path) -> None:

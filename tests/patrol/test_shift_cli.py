@@ -5,25 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from crimelens.cli.app import app
 
 runner = CliRunner()
 FAST = ["--cell", "150", "--radius", "150", "--steps", "40", "--batch", "4", "--group-km", "3"]
-
-
-@pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> str:
-    root = tmp_path_factory.mktemp("shifts")
-    city = root / "city.csv"
-    path = str(root / "s.duckdb")
-    r = runner.invoke(app, ["generate", "--out", str(city), "--incidents", "5000", "--days", "200", "--seed", "5"])
-    assert r.exit_code == 0, r.output
-    r = runner.invoke(app, ["ingest", str(city), "--db", path, "--json"], env={"CRIMELENS_PSEUDONYM_KEY": "k" * 32})
-    assert r.exit_code == 0, r.output
-    return path
 
 
 def test_evaluate_reports_every_method(db: str) -> None:

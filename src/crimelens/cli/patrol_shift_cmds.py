@@ -48,7 +48,8 @@ DisplOpt = Annotated[float, typer.Option("--displacement", help="Simulator: shar
 ReportOpt = Annotated[float, typer.Option("--report-prob", help="Simulator: share of crime the public reports.")]
 DiscoverOpt = Annotated[float, typer.Option("--discover-prob", help="Simulator: chance a patrol records an "
                                             "unreported crime in a covered cell.")]
-PolicyOpt = Annotated[Path | None, typer.Option("--policy", help="Saved rl policy directory (from schedule --save-policy).")]
+PolicyOpt = Annotated[Path | None, typer.Option("--policy", help="Saved rl policy directory (from schedule "
+                                                "--save-policy).")]
 
 
 def _settings(units: int, shifts: int, radius: float, tz: str, model: str, cell: float, group_column: str | None,
