@@ -52,6 +52,7 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on [default: 127.0.0.1]")] = None,
     port: Annotated[int | None, typer.Option(help="Port [default: 8000]")] = None,
     db: DbOpt = None,
+    workers: Annotated[int, typer.Option(help="Worker processes (more than 1 needs a PostgreSQL --db)")] = 1,
 ) -> None:
     """Serve the REST API (/api/v1) and the dashboard (/)."""
     from crimelens.exceptions import require_extra
@@ -60,7 +61,7 @@ def serve(
         require_extra("fastapi", "server")
         from crimelens.service.serve import serve as run
 
-        run(_settings(db, host=host, port=port))
+        run(_settings(db, host=host, port=port), workers=workers)
 
 
 @users_app.command("add")

@@ -1,5 +1,5 @@
-"""Alert tables on the store's DuckDB connection: ``alerts``, ``alert_feedback``, ``alert_outbox``
-and ``alert_delivery_log``.
+"""Alert tables on the store's connection (DuckDB, or PostgreSQL through the service): ``alerts``,
+``alert_feedback``, ``alert_outbox`` and ``alert_delivery_log``.
 
 They live beside the store's own tables (created here with ``CREATE TABLE IF NOT EXISTS``, never
 by the store), so one file holds incidents, alerts and the deliveries still owed. Each alert is
@@ -32,7 +32,8 @@ DDL = (
     """CREATE TABLE IF NOT EXISTS alerts (
         alert_id VARCHAR PRIMARY KEY, key VARCHAR NOT NULL, kind VARCHAR NOT NULL, method VARCHAR, rule VARCHAR,
         area_level VARCHAR, area VARCHAR, category VARCHAR, window_start TIMESTAMPTZ, window_end TIMESTAMPTZ,
-        observed DOUBLE, expected DOUBLE, p_value DOUBLE, q_value DOUBLE, severity VARCHAR NOT NULL,
+        observed DOUBLE PRECISION, expected DOUBLE PRECISION, p_value DOUBLE PRECISION,
+        q_value DOUBLE PRECISION, severity VARCHAR NOT NULL,
         status VARCHAR NOT NULL, created_at TIMESTAMPTZ NOT NULL, updated_at TIMESTAMPTZ NOT NULL,
         payload VARCHAR NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS alert_feedback (
@@ -48,10 +49,12 @@ DDL = (
         error VARCHAR)""",
 )
 
-_INSERT_ALERT = (
-    "INSERT OR REPLACE INTO alerts (alert_id, key, kind, method, rule, area_level, area, category, window_start, "
-    "window_end, observed, expected, p_value, q_value, severity, status, created_at, updated_at, payload) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_ALERT_COLUMNS = ("alert_id", "key", "kind", "method", "rule", "area_level", "area", "category", "window_start",
+                  "window_end", "observed", "expected", "p_value", "q_value", "severity", "status", "created_at",
+                  "updated_at", "payload")
+_INSERT_ALERT = (  # an upsert both DuckDB and PostgreSQL read the same way
+    f"INSERT INTO alerts ({', '.join(_ALERT_COLUMNS)}) VALUES ({', '.join('?' * len(_ALERT_COLUMNS))}) "  # noqa: S608 -- fixed column list
+    f"ON CONFLICT (alert_id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _ALERT_COLUMNS[1:])}"
 )
 
 
@@ -76,7 +79,8 @@ class AlertTables:
 
     def exists(self) -> bool:
         """True when the alert tables are there (a read-only store may predate them)."""
-        got = self.query("SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'alert_outbox'")
+        got = self.query("SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'alert_outbox' "
+                         "AND table_schema = current_schema()")
         return bool(int(got["n"].iloc[0]))
 
     def query(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
@@ -149,8 +153,9 @@ class AlertTables:
         """One row per labelled alert (its latest label) with the alert's kind, method, rule and creation time."""
         return self.query(
             "SELECT f.alert_id, a.kind, a.method, a.rule, a.category, a.created_at, f.label, f.at_time AS labelled_at "
-            "FROM alert_feedback f JOIN alerts a USING (alert_id) WHERE f.label IS NOT NULL "
-            "QUALIFY row_number() OVER (PARTITION BY f.alert_id ORDER BY f.at_time DESC) = 1 ORDER BY a.created_at")
+            "FROM (SELECT *, row_number() OVER (PARTITION BY alert_id ORDER BY at_time DESC) AS k "
+            "FROM alert_feedback WHERE label IS NOT NULL) f JOIN alerts a USING (alert_id) WHERE f.k = 1 "
+            "ORDER BY a.created_at")
 
 
 def read_alerts(store: Any, *, open_only: bool = True, start: pd.Timestamp | None = None,
@@ -159,7 +164,8 @@ def read_alerts(store: Any, *, open_only: bool = True, start: pd.Timestamp | Non
 
     ``start``/``end`` keep alerts whose window overlaps ``[start, end)``.
     """
-    found = store.execute("SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'alerts'")
+    found = store.execute("SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'alerts' "
+                          "AND table_schema = current_schema()")
     if not int(found["n"].iloc[0]):
         return []
     rows = store.execute(

@@ -41,8 +41,37 @@ log = logging.getLogger("crimelens.service.alerts")
 RULES_KIND = "alert-rules"
 
 
-class LockedStore(DuckDBStore):
-    """The store's read methods on the service's writer cursor, each statement under the write lock."""
+class Locked:
+    """Mixin: a store's read methods, each statement under the runtime's write lock."""
+
+    lock: threading.RLock
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+        with self.lock:
+            out: pd.DataFrame = super().execute(sql, params)  # type: ignore[misc]
+            return out
+
+    def incidents(self, *args: Any, **kw: Any) -> pd.DataFrame:
+        with self.lock:
+            out: pd.DataFrame = super().incidents(*args, **kw)  # type: ignore[misc]
+            return out
+
+    def counts(self, *args: Any, **kw: Any) -> pd.DataFrame:
+        with self.lock:
+            out: pd.DataFrame = super().counts(*args, **kw)  # type: ignore[misc]
+            return out
+
+    def timezone(self, sources: Sequence[str] = ()) -> str:
+        with self.lock:
+            out: str = super().timezone(sources)  # type: ignore[misc]
+            return out
+
+    def close(self) -> None:  # the runtime owns the cursor
+        return None
+
+
+class LockedStore(Locked, DuckDBStore):
+    """The DuckDB store's read methods on the service's writer cursor."""
 
     def __init__(self, rt: Runtime) -> None:  # deliberately skips the parent's connect
         self.url = rt.store.url
@@ -50,24 +79,14 @@ class LockedStore(DuckDBStore):
         self.con = rt.writer
         self.lock = rt.write_lock
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
-        with self.lock:
-            return super().execute(sql, params)
 
-    def incidents(self, *args: Any, **kw: Any) -> pd.DataFrame:
-        with self.lock:
-            return super().incidents(*args, **kw)
+def locked_store(rt: Runtime) -> Any:
+    """The store the alert monitor reads and writes through: the writer connection, under the write lock."""
+    if rt.postgres:
+        from crimelens.service.pgconn import LockedPgStore
 
-    def counts(self, *args: Any, **kw: Any) -> pd.DataFrame:
-        with self.lock:
-            return super().counts(*args, **kw)
-
-    def timezone(self, sources: Sequence[str] = ()) -> str:
-        with self.lock:
-            return super().timezone(sources)
-
-    def close(self) -> None:  # the runtime owns the cursor
-        return None
+        return LockedPgStore(rt)
+    return LockedStore(rt)
 
 
 class _LockedDispatcher(Dispatcher):
@@ -81,7 +100,7 @@ class _LockedDispatcher(Dispatcher):
 class ServiceMonitor(AlertMonitor):
     """An :class:`AlertMonitor` whose operations are serialised (see the module docstring)."""
 
-    def __init__(self, store: LockedStore, **kw: Any) -> None:
+    def __init__(self, store: Any, **kw: Any) -> None:
         super().__init__(store, **kw)
         self.lock = threading.RLock()
         self._tables = AlertTables(store.con, lock=store.lock)
@@ -122,7 +141,7 @@ class Alerting:
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
-        store = LockedStore(rt)
+        store = locked_store(rt)
         stored = products.latest(store, RULES_KIND).get("rulebook")
         over = {"rules": RuleBook.from_dict(stored["payload"], source="api")} if stored else {}
         self.rules_source = "api" if stored else ("file" if rt.settings.alert_rules else "none")
@@ -139,6 +158,9 @@ class Alerting:
         s = self.rt.settings
         if not (s.alert_scan_cron.strip() and s.report_cron.strip()):
             log.info("alert scheduler off: alert_scan_cron or report_cron is empty")
+            return
+        if not self.rt.try_leader("alert-scheduler"):
+            log.info("alert scheduler runs in another worker")
             return
         try:
             from crimelens.reports.scheduler import ScheduleConfig, build_scheduler
@@ -176,12 +198,17 @@ class Alerting:
     def page(self, *, status: str | None, areas: Sequence[str], categories: Sequence[str], start: date | None,
              end: date | None, limit: int, offset: int) -> tuple[list[Alert], int]:
         """Alerts newest first whose window overlaps ``[start, end)``, and how many match in all."""
-        where = ("(? IS NULL OR status = ?) AND (len(?) = 0 OR list_contains(?, area)) "
-                 "AND (len(?) = 0 OR list_contains(?, category)) "
-                 "AND (CAST(? AS DATE) IS NULL OR window_end > CAST(? AS DATE)) "
-                 "AND (CAST(? AS DATE) IS NULL OR window_start < CAST(? AS DATE))")
-        params: list[Any] = [status, status, list(areas), list(areas), list(categories), list(categories),
-                             start, start, end, end]
+        conds: list[str] = ["TRUE"]
+        params: list[Any] = []
+        for cond, value in (("status = ?", status), ("window_end > ?", start), ("window_start < ?", end)):
+            if value is not None:
+                conds.append(cond)
+                params.append(value)
+        for column, values in (("area", areas), ("category", categories)):
+            if values:
+                conds.append(f"{column} IN ({', '.join('?' * len(values))})")
+                params.extend(values)
+        where = " AND ".join(conds)
         tables = self.monitor.tables
         total = int(tables.query(f"SELECT count(*) AS n FROM alerts WHERE {where}", params)["n"].iloc[0])  # noqa: S608 -- fixed SQL; values are bound parameters
         rows = tables.query(f"SELECT payload FROM alerts WHERE {where} "  # noqa: S608 -- fixed SQL; values are bound parameters
@@ -215,9 +242,10 @@ class Alerting:
             if isinstance(exc, InputError):
                 raise
             raise InputError(f"invalid rule book: {exc}") from exc
-        with self.rt.write_lock:  # one stored rule book: the last one put
-            self.rt.writer.execute("DELETE FROM svc_products WHERE kind = ?", [RULES_KIND])
-            products.publish(self.rt.writer, RULES_KIND, "rulebook", book.to_dict(), at=self.rt.clock())
+        with self.rt.transaction() as tx:  # one stored rule book: the last one put
+            tx.lock("alert-rules")
+            tx.execute("DELETE FROM svc_products WHERE kind = ?", [RULES_KIND])
+            products.publish(tx, RULES_KIND, "rulebook", book.to_dict(), at=self.rt.clock())
         self.monitor.set_rules(book)
         self.rules_source = "api"
         return self.rules()

@@ -64,9 +64,10 @@ class AuditLog:
     ) -> int:
         """Append one event and return its sequence number."""
         rt = self.rt
-        with rt.write_lock:
-            last = rt.writer.execute("SELECT seq, hash FROM svc_audit ORDER BY seq DESC LIMIT 1").fetchone()
-            seq, prev = (int(last[0]) + 1, str(last[1])) if last else (1, GENESIS)
+        with rt.transaction() as tx:
+            tx.lock("svc_audit")  # one chain: writers in other processes wait here (PostgreSQL)
+            got = tx.execute("SELECT seq, hash FROM svc_audit ORDER BY seq DESC LIMIT 1")
+            seq, prev = (int(got[0][0]) + 1, str(got[0][1])) if got else (1, GENESIS)
             row: dict[str, Any] = {
                 "seq": seq, "ts": rt.clock().astimezone(UTC), "component": component, "event": event,
                 "username": _opt(ctx.username, 128), "outcome": outcome, "object_id": _opt(object_id, 200),
@@ -74,7 +75,7 @@ class AuditLog:
                 "reason": _opt(reason, 500), "detail": _opt(detail, 1000),
             }
             digest = _digest(prev, row)
-            rt.writer.execute(
+            tx.execute(
                 f"INSERT INTO svc_audit ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",  # noqa: S608 -- identifiers come from fixed column lists; values are bound parameters
                 [*row.values(), prev, digest],
             )
@@ -100,20 +101,21 @@ class AuditLog:
         """Remove rows older than the retention period; never younger ones. Returns rows removed."""
         rt = self.rt
         cutoff = rt.clock().astimezone(UTC) - timedelta(days=rt.settings.audit_retention_days)
-        with rt.write_lock:
+        with rt.transaction() as tx:
+            tx.lock("svc_audit")
             # only the oldest prefix of the chain goes: every row before the first young one
-            young = rt.writer.execute("SELECT min(seq) FROM svc_audit WHERE ts >= ?", [cutoff]).fetchone()
-            if young is None or young[0] is None:  # all old: keep the newest row so the chain continues
-                young = rt.writer.execute("SELECT max(seq) FROM svc_audit").fetchone()
-            bound = young[0] if young and young[0] is not None else 0
-            row = rt.writer.execute("SELECT count(*), max(seq) FROM svc_audit WHERE seq < ?", [bound]).fetchone()
-            n, last_seq = (int(row[0]), row[1]) if row else (0, None)
+            young = tx.execute("SELECT min(seq) FROM svc_audit WHERE ts >= ?", [cutoff])[0]
+            if young[0] is None:  # all old: keep the newest row so the chain continues
+                young = tx.execute("SELECT max(seq) FROM svc_audit")[0]
+            bound = young[0] if young[0] is not None else 0
+            n, last_seq = tx.execute("SELECT count(*), max(seq) FROM svc_audit WHERE seq < ?", [bound])[0]
+            n = int(n)
             if n == 0:
                 return 0
-            anchor = rt.writer.execute("SELECT hash FROM svc_audit WHERE seq = ?", [last_seq]).fetchone()
-            rt.writer.execute("DELETE FROM svc_audit WHERE seq <= ?", [last_seq])
+            anchor = tx.execute("SELECT hash FROM svc_audit WHERE seq = ?", [last_seq])
+            tx.execute("DELETE FROM svc_audit WHERE seq <= ?", [last_seq])
             self.record(ctx, "audit.purge", "ok", component="audit", object_id=str(last_seq),
-                        detail=f"removed {n} rows older than {_ts(cutoff)}; anchor {anchor[0] if anchor else ''}")
+                        detail=f"removed {n} rows older than {_ts(cutoff)}; anchor {anchor[0][0] if anchor else ''}")
         return n
 
 

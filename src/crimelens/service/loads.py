@@ -18,6 +18,7 @@ from fastapi import HTTPException, UploadFile
 
 from crimelens.exceptions import InputError
 from crimelens.service.audit import AuditContext
+from crimelens.service.records import rounded_sql
 
 if TYPE_CHECKING:
     from crimelens.service.deps import Service
@@ -92,9 +93,10 @@ def loaded(svc: Service, report: dict[str, Any], feed_limit: int = 50) -> None:
     if report.get("skipped") or not (report.get("stored") or report.get("updated")):
         return
     cols = ", ".join(f'"{c}"' for c in FEED_FIELDS)
-    frame = svc.rt.reader().execute(
-        f"SELECT {cols}, round(lat, 3) AS lat, round(lon, 3) AS lon FROM incidents WHERE batch_id = ? "  # noqa: S608 -- identifiers come from fixed column lists; values are bound parameters
-        "ORDER BY occurred_at DESC LIMIT ?", [report["batch_id"], feed_limit])
+    with svc.rt.lease() as view:
+        frame = view.execute(
+            f"SELECT {cols}, {rounded_sql('lat', 3)} AS lat, {rounded_sql('lon', 3)} AS lon FROM incidents "  # noqa: S608 -- identifiers come from fixed column lists; values are bound parameters
+            "WHERE batch_id = ? ORDER BY occurred_at DESC LIMIT ?", [report["batch_id"], feed_limit])
     items = [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items()}
              for r in frame.astype(object).where(frame.notna(), None).to_dict("records")]
     svc.rt.events.publish("incidents", {"batch_id": report["batch_id"], "stored": report["stored"],

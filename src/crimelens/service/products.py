@@ -27,6 +27,7 @@ from crimelens.analysis.units import grid_from_cells
 from crimelens.exceptions import InputError
 from crimelens.filters import IncidentFilter
 from crimelens.schema import AREA_COLUMNS
+from crimelens.service.records import rounded_sql
 from crimelens.service.tables import Executes
 from crimelens.store.duckdb import DuckDBStore
 from crimelens.store.sql import where_clause
@@ -139,8 +140,8 @@ def area_outlines(store: DuckDBStore, flt: IncidentFilter, column: str) -> dict[
     _check_area(column)
     where, params = where_clause(flt)
     frame = store.execute(
-        f'SELECT "{column}" AS area, round(lon, 4) AS lon, round(lat, 4) AS lat, count(*) AS n FROM incidents '  # noqa: S608 -- identifiers come from fixed column lists; values are bound parameters
-        f'WHERE {where} AND lat IS NOT NULL AND "{column}" IS NOT NULL GROUP BY 1, 2, 3', params)
+        f'SELECT "{column}" AS area, {rounded_sql("lon", 4)} AS lon, {rounded_sql("lat", 4)} AS lat, count(*) AS n '  # noqa: S608 -- identifiers come from fixed column lists; values are bound parameters
+        f'FROM incidents WHERE {where} AND lat IS NOT NULL AND "{column}" IS NOT NULL GROUP BY 1, 2, 3', params)
     feats = []
     for area, part in frame.groupby("area"):
         pts = part[["lon", "lat"]].to_numpy(float)
@@ -167,8 +168,8 @@ def publish(con: Executes, kind: str, name: str, payload: dict[str, Any], *, at:
 def latest(store: DuckDBStore, kind: str) -> dict[str, dict[str, Any]]:
     """The newest product of ``kind`` per name: ``{name: {"created_at", "payload"}}``."""
     frame = store.execute(
-        "SELECT name, created_at, payload FROM svc_products WHERE kind = ? "
-        "QUALIFY row_number() OVER (PARTITION BY name ORDER BY created_at DESC) = 1 ORDER BY name", [kind])
+        "SELECT name, created_at, payload FROM (SELECT *, row_number() OVER (PARTITION BY name "
+        "ORDER BY created_at DESC) AS k FROM svc_products WHERE kind = ?) p WHERE k = 1 ORDER BY name", [kind])
     return {str(name): {"created_at": pd.Timestamp(at).isoformat(), "payload": json.loads(str(payload))}
             for name, at, payload in zip(frame["name"], frame["created_at"], frame["payload"], strict=True)}
 

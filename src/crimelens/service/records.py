@@ -60,6 +60,11 @@ def scoped(flt: IncidentFilter, who: Principal) -> IncidentFilter:
                           areas=flt.areas, include_non_crime=flt.include_non_crime, located=flt.located)
 
 
+def rounded_sql(column: str, digits: int) -> str:
+    """SQL for ``column`` (a double) rounded to ``digits`` decimals, read the same on DuckDB and PostgreSQL."""
+    return f"CAST(round(CAST({column} AS DECIMAL(12, 6)), {int(digits)}) AS DOUBLE PRECISION)"
+
+
 def encode_cursor(row: dict[str, Any]) -> str:
     """Opaque cursor after ``row``."""
     key = [pd.Timestamp(row["occurred_at"]).isoformat(), row["source"], row["incident_id"]]
@@ -105,8 +110,9 @@ def many(store: DuckDBStore, keys: Sequence[str], who: Principal, *, limit: int 
     wanted = [k for k in keys if ":" in k and (not who.sources or k.split(":", 1)[0] in who.sources)][:limit]
     if not wanted:
         return []
-    rows = _select(store, fields_for(who.role), False, "list_contains(?, i.source || ':' || i.incident_id)",
-                   [wanted], "ORDER BY i.occurred_at DESC, i.source, i.incident_id LIMIT ?", [limit])
+    rows = _select(store, fields_for(who.role), False,
+                   f"i.source || ':' || i.incident_id IN ({', '.join('?' * len(wanted))})",
+                   wanted, "ORDER BY i.occurred_at DESC, i.source, i.incident_id LIMIT ?", [limit])
     return [_shape(r, who.role) for r in rows]
 
 

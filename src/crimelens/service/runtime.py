@@ -1,17 +1,28 @@
-"""The service's runtime state: the store's single writer, per-thread read views, caches, events.
+"""The service's runtime state: the store, the service-table writer, read views, caches, events.
 
-DuckDB allows one writing process per file, so the service *is* that process: it opens the
-store read-write once, runs ingest uploads on that connection in a background job thread, and
-answers reads on per-thread cursors of the same database (DuckDB's MVCC lets them read while a
-load is in flight; they see each load all at once, when it commits). Writes to the service's
-own tables (users, sessions, audit, jobs) go through one cursor under one lock.
+On **DuckDB** (one writing process per file) the service *is* that process: it opens the store
+read-write once, runs ingest uploads on that connection in a background job thread, and answers
+reads on per-thread cursors of the same database (DuckDB's MVCC lets them read while a load is
+in flight; they see each load all at once, when it commits).
+
+On **PostgreSQL** several service processes share one database: each holds the store (for its
+ingest jobs), one writer connection and a bounded pool of read connections
+(:mod:`crimelens.service.pgconn`). What changes in another process is noticed through
+:meth:`Runtime.shared`: the number of loaded files and the counters of ``svc_state``, polled at
+most every :data:`POLL_SECONDS`, so caches follow loads made by any worker or CLI.
+
+Either way, service code writes ``rt.write(sql, params)`` / ``rt.query(sql, params)`` with ``?``
+placeholders, and multi-statement changes use ``with rt.transaction() as tx`` (``tx.lock(name)``
+serialises them across processes on PostgreSQL).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import queue
 import threading
+import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,16 +31,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 import anyio.to_thread
-import duckdb
 import pandas as pd
 
-from crimelens.exceptions import InputError
 from crimelens.filters import IncidentFilter
 from crimelens.service.rollup import CountsRollup, hourly_counts_keys
 from crimelens.settings import Settings
 from crimelens.store.duckdb import DuckDBStore
 
 Clock = Callable[[], datetime]
+#: How often (at most) a PostgreSQL-backed process checks for changes made by other processes.
+POLL_SECONDS = 0.25
+
+
+def is_postgres(url: str) -> bool:
+    """Whether ``url`` names a PostgreSQL store."""
+    return url.startswith(("postgresql://", "postgres://"))
 
 
 def utcnow() -> datetime:
@@ -37,18 +53,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class ReadView(DuckDBStore):
-    """A :class:`DuckDBStore` answering on its own cursor of the service's database (one per thread).
+class RollupCounts:
+    """Mixin for a store view: with a runtime, ``counts`` is answered from the runtime's hourly
+    rollup when it can be (:mod:`crimelens.service.rollup`), else by the store."""
 
-    With a runtime, ``counts`` is answered from the runtime's hourly rollup when it can be
-    (:mod:`crimelens.service.rollup`), else by the store.
-    """
-
-    def __init__(self, parent: DuckDBStore, runtime: Runtime | None = None) -> None:  # skips the parent's connect
-        self.url = parent.url
-        self.read_only = True
-        self.con = parent.con.cursor()
-        self.runtime = runtime
+    runtime: Runtime | None
 
     def counts(
         self, by: Sequence[str], flt: IncidentFilter | None = None, *, tz: str | None = None
@@ -56,12 +65,43 @@ class ReadView(DuckDBStore):
         """Counts grouped by ``by``: from the rollup when it answers exactly, else from the store."""
         flt = flt or IncidentFilter()
         if self.runtime is not None:
-            zone = tz or self.runtime.cached(("timezone", flt.sources), lambda: self.timezone(flt.sources))
+            finder = super().timezone  # type: ignore[misc]
+            zone = tz or self.runtime.cached(("timezone", flt.sources), lambda: finder(flt.sources))
             out = self.runtime.rollup(zone).counts(by, flt)
             if out is not None:
                 out.attrs["timezone"] = zone
                 return out
-        return DuckDBStore.counts(self, by, flt, tz=tz)
+        got: pd.DataFrame = super().counts(by, flt, tz=tz)  # type: ignore[misc]
+        return got
+
+
+class ReadView(RollupCounts, DuckDBStore):
+    """A :class:`DuckDBStore` answering on its own cursor of the service's database (one per thread)."""
+
+    def __init__(self, parent: DuckDBStore, runtime: Runtime | None = None) -> None:  # skips the parent's connect
+        self.url = parent.url
+        self.read_only = True
+        self.con = parent.con.cursor()
+        self.runtime = runtime
+
+
+class Transaction:
+    """Statements of one transaction on the service-table writer (see :meth:`Runtime.transaction`)."""
+
+    def __init__(self, con: Any, postgres: bool) -> None:
+        self.con, self.postgres = con, postgres
+
+    def execute(self, sql: str, params: list[Any] | tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement; its rows (none for a statement without a result)."""
+        rows: list[tuple[Any, ...]] = self.con.execute(sql, list(params)).fetchall()
+        return rows
+
+    def lock(self, name: str) -> None:
+        """Hold the lock ``name`` until the transaction ends, against every process (PostgreSQL);
+        on DuckDB the service is one process and the runtime's write lock already serialises."""
+        if self.postgres:
+            key = f"crimelens.{name}"
+            self.con.execute("SELECT pg_advisory_xact_lock(hashtext(?))", [key])
 
 
 class ResultCache:
@@ -152,39 +192,79 @@ class Runtime:
     """Everything one app instance holds: settings, clock, store, caches, events."""
 
     def __init__(self, settings: Settings, *, clock: Clock = utcnow) -> None:
-        from crimelens.service.tables import create_tables
-
-        if settings.db.startswith(("postgresql://", "postgres://")):
-            raise InputError("the service needs a DuckDB store for now (PostgreSQL support is planned)")
         self.settings = settings
         self.clock = clock
-        self.store = DuckDBStore(settings.db)
+        self.postgres = is_postgres(settings.db)
         self.write_lock = threading.RLock()
-        self.writer: duckdb.DuckDBPyConnection = self.store.con.cursor()
-        create_tables(self.writer)
         self._local = threading.local()
         self._views: list[ReadView] = []
         self._views_lock = threading.Lock()
         self._pool: queue.SimpleQueue[ReadView] = queue.SimpleQueue()
-        self.generation = 0
+        self._generation = 0
+        self._shared: dict[str, int] = {}
+        self._polled_at = 0.0
+        self._poll_lock = threading.Lock()
         self.cache = ResultCache()
         self.rollups = ResultCache(size=4)
         self.events = EventBus()
         self.closed = False
+        self.store: Any
+        self.writer: Any
+        if self.postgres:
+            self._open_postgres(settings.db)
+        else:
+            self.store = DuckDBStore(settings.db)
+            self.writer = self.store.con.cursor()
+            self._create_tables()
 
-    def reader(self) -> ReadView:
+    def _open_postgres(self, url: str) -> None:
+        from crimelens.service.pgconn import PgConn, PgView, PgViews
+        from crimelens.store.postgres import PostgresStore
+
+        self.store = PostgresStore(url)  # applies pending migrations, under an advisory lock
+        schema = self.store.schema
+        self.writer = PgConn.open(url, schema)
+        self._poller = PgConn.open(url, schema, read_only=True)
+        self.pg_views = PgViews(lambda: PgView(url, schema, self), int(os.environ.get("CRIMELENS_PG_POOL", "8")))
+        self._create_tables()
+        self._shared = self._read_shared()
+
+    def _create_tables(self) -> None:
+        from crimelens.notify.tables import DDL as ALERT_DDL
+        from crimelens.service.tables import create_tables
+
+        with self.transaction() as tx:  # two workers starting at once create them once
+            tx.lock("service-tables")
+            create_tables(tx)
+            for ddl in ALERT_DDL:
+                tx.execute(ddl)
+
+    # -- reading ------------------------------------------------------------------------------
+    def reader(self) -> Any:
         """This thread's read view of the store (for work that stays on one thread)."""
-        view: ReadView | None = getattr(self._local, "view", None)
+        view: Any = getattr(self._local, "view", None)
         if view is None:
-            view = ReadView(self.store, self)
+            view = self._new_view(self)
             self._local.view = view
-            with self._views_lock:
-                self._views.append(view)
+            if not self.postgres:
+                with self._views_lock:
+                    self._views.append(view)
         return view
 
+    def _new_view(self, runtime: Runtime | None) -> Any:
+        if self.postgres:
+            from crimelens.service.pgconn import PgView
+
+            return PgView(self.settings.db, self.store.schema, runtime)
+        return ReadView(self.store, runtime)
+
     @contextmanager
-    def lease(self) -> Iterator[ReadView]:
+    def lease(self) -> Iterator[Any]:
         """A read view for one request, from a pool (a request may hop threads between its steps)."""
+        if self.postgres:
+            with self.pg_views.lease() as pg:
+                yield pg
+            return
         try:
             view = self._pool.get_nowait()
         except queue.Empty:
@@ -196,19 +276,80 @@ class Runtime:
         finally:
             self._pool.put(view)
 
+    # -- change tracking ------------------------------------------------------------------------
+    @property
+    def generation(self) -> int:
+        """The data generation: cached results carry it, so a load (here or, on PostgreSQL, in
+        any process) makes them recomputed."""
+        if self.postgres and time.monotonic() - self._polled_at >= POLL_SECONDS:
+            self.poll()
+        return self._generation
+
+    @generation.setter
+    def generation(self, value: int) -> None:
+        self._generation = value
+
     def bump(self) -> None:
-        """Mark the data as changed (after a load) so cached results are recomputed."""
-        self.generation += 1
+        """Mark the data as changed (after a load) so cached results are recomputed, in every
+        process on PostgreSQL."""
+        self._generation += 1
         self.cache.clear()
         self.rollups.clear()
+        if self.postgres:
+            self.touch("data")
 
+    def touch(self, name: str) -> None:
+        """Count a change of ``name`` (``data``, ``accounts``...) where every process sees it (PostgreSQL)."""
+        if not self.postgres:
+            return
+        self.write("INSERT INTO svc_state VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET n = svc_state.n + 1",
+                   [name])
+        with self._poll_lock:
+            self._shared[name] = self._shared.get(name, 0) + 1
+
+    def shared(self, name: str) -> int:
+        """The change counter of ``name`` as last seen (always 0 on DuckDB: one process)."""
+        if self.postgres and time.monotonic() - self._polled_at >= POLL_SECONDS:
+            self.poll()
+        return self._shared.get(name, 0)
+
+    def poll(self) -> None:
+        """Read the shared counters now; a changed data counter (or file count) starts a new generation."""
+        if not self._poll_lock.acquire(blocking=False):
+            return  # another thread is reading them
+        try:
+            self._polled_at = time.monotonic()
+            seen = self._read_shared()
+            changed = any(seen.get(k) != self._shared.get(k) for k in ("data", ":files"))
+            self._shared = seen
+        finally:
+            self._poll_lock.release()
+        if changed:
+            self._generation += 1
+            self.cache.clear()
+            self.rollups.clear()
+
+    def _read_shared(self) -> dict[str, int]:
+        rows = self._poller.execute("SELECT ':files', count(*) FROM files UNION ALL SELECT name, n FROM svc_state")
+        return {str(k): int(v) for k, v in rows.fetchall()}
+
+    def try_leader(self, role: str) -> bool:
+        """Whether this process holds ``role`` (e.g. the alert scheduler) among the processes sharing
+        the database: the first to ask keeps it until it exits. Always true on DuckDB."""
+        if not self.postgres:
+            return True
+        key = f"crimelens.leader.{role}:{self.store.schema}"
+        got = self.write("SELECT pg_try_advisory_lock(hashtext(?))", [key])
+        return bool(got and got[0][0])
+
+    # -- rollup and caches ----------------------------------------------------------------------
     def rollup(self, zone: str) -> CountsRollup:
         """The hourly counts rollup of the current data generation, wall-clock keys in ``zone``."""
         rollup: CountsRollup = self.rollups.get_or_compute((self.generation, zone), lambda: self._build_rollup(zone))
         return rollup
 
     def _build_rollup(self, zone: str) -> CountsRollup:
-        view = ReadView(self.store)  # a plain view: the rollup is built from the store itself
+        view = self._new_view(None)  # a plain view: the rollup is built from the store itself
         try:
             hourly = view.counts(hourly_counts_keys(), IncidentFilter(include_non_crime=True), tz="UTC")
         finally:
@@ -226,7 +367,9 @@ class Runtime:
 
     def warm(self) -> None:
         """Build the rollup for the store's default zone now, so no request waits for it."""
-        self.rollup(self.reader().timezone())
+        with self.lease() as view:
+            zone = view.timezone()
+        self.rollup(zone)
 
     def cached(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         """``compute()`` cached per data generation."""
@@ -239,22 +382,61 @@ class Runtime:
             return value
         return await anyio.to_thread.run_sync(self.cached, key, compute)
 
+    # -- the service's own tables -----------------------------------------------------------------
     def write(self, sql: str, params: list[Any] | tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        """Run one statement on the service-table writer, under the write lock."""
+        """Run one statement on the service-table writer, under the write lock (``?`` placeholders)."""
         with self.write_lock:
-            return self.writer.execute(sql, list(params)).fetchall()
+            rows: list[tuple[Any, ...]] = self.writer.execute(sql, list(params)).fetchall()
+            return rows
 
     def query(self, sql: str, params: list[Any] | tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        """Run a read query on this thread's cursor."""
-        return self.reader().con.execute(sql, list(params)).fetchall()
+        """Run a read query (``?`` placeholders): this thread's cursor on DuckDB, a pooled connection on PostgreSQL."""
+        if self.postgres:
+            with self.pg_views.lease() as view:
+                rows: list[tuple[Any, ...]] = view.con.execute(sql, list(params)).fetchall()
+                return rows
+        got: list[tuple[Any, ...]] = self.reader().con.execute(sql, list(params)).fetchall()
+        return got
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """Statements that commit together on the writer, under the write lock (re-entrant: an inner
+        ``with`` joins the outer transaction). Rolled back when the block raises."""
+        with self.write_lock:
+            depth = getattr(self._local, "tx_depth", 0)
+            tx = Transaction(self.writer, self.postgres)
+            if depth:
+                yield tx
+                return
+            self._local.tx_depth = 1
+            try:
+                if self.postgres:
+                    with self.writer.conn.transaction():
+                        yield tx
+                else:
+                    self.writer.execute("BEGIN TRANSACTION")
+                    try:
+                        yield tx
+                    except BaseException:
+                        self.writer.execute("ROLLBACK")
+                        raise
+                    self.writer.execute("COMMIT")
+            finally:
+                self._local.tx_depth = 0
 
     def close(self) -> None:
-        """Close every cursor and the store."""
+        """Close every cursor and connection, and the store."""
         if self.closed:
             return
         self.closed = True
         with self._views_lock:
             for v in self._views:
                 v.con.close()
+        local = getattr(self._local, "view", None)
+        if self.postgres:
+            self.pg_views.close()
+            self._poller.close()
+            if local is not None:
+                local.close()
         self.writer.close()
         self.store.close()

@@ -1,22 +1,61 @@
-"""Run the app with uvicorn (TLS when a certificate and key are configured: SEC-17)."""
+"""Run the app with uvicorn (TLS when a certificate and key are configured: SEC-17).
+
+With ``workers > 1`` (PostgreSQL only: a DuckDB file has one writing process) uvicorn starts that
+many processes; each builds its app with :func:`worker_app` from the settings, which reach it
+through the environment (``CRIMELENS_*``, as :class:`~crimelens.settings.Settings` reads them).
+"""
 
 from __future__ import annotations
+
+import os
+from typing import Any
 
 from crimelens.exceptions import InputError
 from crimelens.settings import Settings
 
 
-def serve(settings: Settings, *, log_level: str = "info") -> None:
-    """Build the app for ``settings`` and serve it until interrupted."""
+def _env(settings: Settings) -> dict[str, str]:
+    """The settings that differ from the defaults, as ``CRIMELENS_*`` variables for worker processes."""
+    out: dict[str, str] = {}
+    for name, value in settings.model_dump(exclude_defaults=True).items():
+        secret = getattr(value, "get_secret_value", None)
+        text = secret() if callable(secret) else value
+        out[f"CRIMELENS_{name.upper()}"] = str(text) if text is not None else ""
+    return out
+
+
+def worker_app() -> Any:
+    """The app of one worker process (uvicorn's factory), warmed before its first request."""
+    from crimelens.service.app import create_app
+
+    app = create_app(Settings())
+    app.state.svc.rt.warm()
+    return app
+
+
+def serve(settings: Settings, *, log_level: str = "info", workers: int = 1) -> None:
+    """Build the app for ``settings`` and serve it until interrupted, in ``workers`` processes."""
     import uvicorn
 
-    from crimelens.service.app import create_app
+    from crimelens.service.runtime import is_postgres
 
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise InputError("TLS needs both a certificate (tls_cert) and a key (tls_key)")
+    if workers < 1:
+        raise InputError("--workers must be at least 1")
+    if workers > 1 and not is_postgres(settings.db):
+        raise InputError("--workers > 1 needs a PostgreSQL store (a DuckDB file has a single writing process)")
+    options: dict[str, Any] = dict(
+        host=settings.host, port=settings.port, log_level=log_level,
+        ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
+        ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
+        server_header=False, proxy_headers=False)
+    if workers > 1:
+        os.environ.update(_env(settings))
+        uvicorn.run("crimelens.service.serve:worker_app", factory=True, workers=workers, **options)
+        return
+    from crimelens.service.app import create_app
+
     app = create_app(settings)
     app.state.svc.rt.warm()  # the aggregate rollup, before the first request
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level,
-                ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
-                ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
-                server_header=False, proxy_headers=False)
+    uvicorn.run(app, **options)

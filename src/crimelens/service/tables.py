@@ -1,9 +1,14 @@
 """The service's own tables, created on the service's connection beside the store's tables.
 
+The DDL is written once for both backends (``VARCHAR``, ``TIMESTAMPTZ``, ``BOOLEAN``, ``BIGINT``
+mean the same on DuckDB and PostgreSQL).
+
 ``svc_users`` (accounts, lockout state, TOTP), ``svc_sessions`` (server-side sessions: only a
 SHA-256 of each token is kept), ``svc_audit`` (append-only, hash-chained audit log),
-``svc_jobs`` (background jobs) and ``svc_products`` (published results such as forecasts and
-leaderboards, written by ``crimelens demo`` or analysis jobs).
+``svc_jobs`` (background jobs), ``svc_state`` (change counters that service processes sharing one
+PostgreSQL database poll: see :meth:`crimelens.service.runtime.Runtime.shared`) and
+``svc_products`` (published results such as forecasts and leaderboards, written by
+``crimelens demo`` or analysis jobs).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ DDL = (
         id VARCHAR PRIMARY KEY, kind VARCHAR NOT NULL, owner VARCHAR NOT NULL, status VARCHAR NOT NULL,
         progress BIGINT NOT NULL DEFAULT 0, created_at TIMESTAMPTZ NOT NULL, finished_at TIMESTAMPTZ,
         params VARCHAR, result VARCHAR, error VARCHAR)""",
+    "CREATE TABLE IF NOT EXISTS svc_state (name VARCHAR PRIMARY KEY, n BIGINT NOT NULL)",
     """CREATE TABLE IF NOT EXISTS svc_products (
         kind VARCHAR NOT NULL, name VARCHAR NOT NULL, created_at TIMESTAMPTZ NOT NULL, payload VARCHAR NOT NULL)""",
 )

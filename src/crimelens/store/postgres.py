@@ -16,6 +16,7 @@ import re
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pandas as pd
 import psycopg
@@ -28,65 +29,82 @@ from crimelens.exceptions import InputError, StoreError
 from crimelens.filters import IncidentFilter
 from crimelens.schema import INCIDENT_COLUMNS, INCIDENT_SCHEMA, PERSONAL_SCHEMA, QUARANTINE_SCHEMA
 from crimelens.store.base import ChunkRouter, ChunkSplit, IngestReport
+from crimelens.store.migrations import POSTGRES_VERSION, has_postgis_column, upgrade_postgres
 from crimelens.store.sql import counts_sql, ddl_for, where_clause
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = POSTGRES_VERSION
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
-class PostgresStore:
-    """A crimelens store in a PostgreSQL database (``schema`` defaults to ``crimelens``)."""
+def split_schema(url: str) -> tuple[str, str | None]:
+    """``url`` without its ``schema`` query parameter (libpq does not know it), and that schema."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schema = next((v for k, v in query if k == "schema"), None)
+    rest = urlencode([(k, v) for k, v in query if k != "schema"])
+    return urlunsplit(parts._replace(query=rest)), schema
 
-    def __init__(self, url: str, *, schema: str = "crimelens", read_only: bool = False) -> None:
+
+def bindable(params: Sequence[Any]) -> list[Any]:
+    """``params`` as a list; :class:`InputError` for text PostgreSQL cannot hold (a NUL character)."""
+    out = list(params)
+    for value in out:
+        items = value if isinstance(value, (list, tuple)) else (value,)
+        if any(isinstance(v, str) and "\x00" in v for v in items):
+            raise InputError("text values cannot contain NUL characters")
+    return out
+
+
+def pyformat(query: str) -> str:
+    """A ``?``-placeholder query (DuckDB's style) in psycopg's ``%s`` style.
+
+    ``?`` outside quoted strings and identifiers becomes ``%s``; every literal ``%`` is doubled.
+    """
+    out: list[str] = []
+    quote = ""
+    for ch in query:
+        if ch == "%":
+            out.append("%%")
+            continue
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in ("'", '"'):
+            quote = ch
+        elif ch == "?":
+            out.append("%s")
+            continue
+        out.append(ch)
+    return "".join(out)
+
+
+class PostgresStore:
+    """A crimelens store in a PostgreSQL database.
+
+    The schema is ``schema``, else the URL's ``schema`` query parameter (``...?schema=agency``),
+    else ``crimelens``. Opened for writing, the store applies the migrations it lacks
+    (:mod:`crimelens.store.migrations`) unless ``migrate`` is false.
+    """
+
+    def __init__(self, url: str, *, schema: str | None = None, read_only: bool = False,
+                 migrate: bool = True) -> None:
+        conninfo, url_schema = split_schema(url)
+        schema = schema or url_schema or "crimelens"
         if not _NAME.match(schema):
             raise InputError(f"invalid schema name {schema!r}")
         self.url = url
         self.schema = schema
         self.read_only = read_only
         try:
-            self.conn = psycopg.connect(url, autocommit=True)
+            self.conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
             raise StoreError(f"cannot connect to PostgreSQL: {str(exc).splitlines()[0]}") from exc
-        self.postgis = False
+        self.conn.execute("SET TIME ZONE 'UTC'")
+        if not read_only and migrate:
+            upgrade_postgres(self.conn, schema)
+        self.conn.execute(psql.SQL("SET search_path TO {}, public").format(psql.Identifier(schema)))
         if read_only:
-            self.conn.execute(psql.SQL("SET search_path TO {}, public").format(psql.Identifier(schema)))
             self.conn.execute("SET default_transaction_read_only = on")
-        else:
-            self._migrate()
-
-    def _migrate(self) -> None:
-        c = self.conn
-        c.execute(psql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(psql.Identifier(self.schema)))
-        c.execute(psql.SQL("SET search_path TO {}, public").format(psql.Identifier(self.schema)))
-        c.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER, applied_at TIMESTAMPTZ)")
-        row = c.execute("SELECT max(version) FROM schema_version").fetchone()
-        current = row[0] if row else None
-        if current is not None and current > SCHEMA_VERSION:
-            raise StoreError(f"store schema version {current} is newer than this crimelens ({SCHEMA_VERSION})")
-        c.execute(ddl_for("incidents", INCIDENT_SCHEMA, dialect="postgres"))
-        c.execute("CREATE UNIQUE INDEX IF NOT EXISTS incidents_key ON incidents (source, incident_id)")
-        c.execute("CREATE INDEX IF NOT EXISTS incidents_time ON incidents (occurred_at)")
-        c.execute(ddl_for("incident_personal", PERSONAL_SCHEMA, dialect="postgres"))
-        c.execute("CREATE INDEX IF NOT EXISTS personal_key ON incident_personal (source, incident_id)")
-        c.execute(ddl_for("quarantine", QUARANTINE_SCHEMA, dialect="postgres"))
-        c.execute("CREATE TABLE IF NOT EXISTS files (source TEXT, file TEXT, sha256 TEXT, batch_id TEXT, "
-                  "loaded_at TIMESTAMPTZ, report JSONB)")
-        c.execute("CREATE TABLE IF NOT EXISTS sources (source TEXT PRIMARY KEY, crs TEXT, timezone TEXT)")
-        self.postgis = self._enable_postgis()
-        if current is None:
-            c.execute("INSERT INTO schema_version VALUES (%s, now())", [SCHEMA_VERSION])
-
-    def _enable_postgis(self) -> bool:
-        try:
-            self.conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-        except psycopg.Error:
-            return False
-        self.conn.execute(
-            "ALTER TABLE incidents ADD COLUMN IF NOT EXISTS geom geometry(Point, 4326) "
-            "GENERATED ALWAYS AS (ST_SetSRID(ST_MakePoint(lon, lat), 4326)) STORED"
-        )
-        self.conn.execute("CREATE INDEX IF NOT EXISTS incidents_geom ON incidents USING gist (geom)")
-        return True
+        self.postgis = has_postgis_column(self.conn)
 
     # -- writing --------------------------------------------------------------------------
     def batch(self, source: str, file: str, sha256: str, batch_id: str) -> PostgresBatch:
@@ -115,9 +133,16 @@ class PostgresStore:
     # -- reading --------------------------------------------------------------------------
     def _frame(self, query: str, params: Sequence[Any]) -> pd.DataFrame:
         with self.conn.cursor() as cur:
-            cur.execute(query, list(params))  # type: ignore[call-overload]
+            cur.execute(query, bindable(params))  # type: ignore[call-overload]
             names = [d.name for d in cur.description or []]
             return pd.DataFrame(cur.fetchall(), columns=names)
+
+    def execute(self, query: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+        """Run a ``?``-placeholder query (as on DuckDB) and return a frame; values are bound client-side."""
+        with psycopg.ClientCursor(self.conn) as cur:
+            cur.execute(pyformat(query), bindable(params))
+            names = [d.name for d in cur.description or []]
+            return pd.DataFrame(cur.fetchall() if cur.description else [], columns=names)
 
     def incidents(
         self,
