@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     "crimelens.cli.alerts_cmds",
     "crimelens.cli.report_cmds",
     "crimelens.cli.service_cmds",
+    "crimelens.cli.db_cmds",
 )
 
 for _name in COMMAND_MODULES:

@@ -143,8 +143,15 @@ def upgrade_postgres(c: Conn, schema: str) -> list[int]:
     return applied
 
 
+def _check_url(url: str) -> None:
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme and scheme not in ("postgresql", "postgres"):
+        raise StoreError(f"cannot migrate a {scheme}:// store: give a DuckDB file or a postgresql:// URL")
+
+
 def upgrade(url: str) -> dict[str, Any]:
     """Bring the store at ``url`` to this code's schema: ``{"backend", "version", "applied"}``."""
+    _check_url(url)
     if url.startswith(("postgresql://", "postgres://")):
         from crimelens.store.postgres import PostgresStore
 
@@ -168,6 +175,7 @@ def upgrade(url: str) -> dict[str, Any]:
 
 def status(url: str) -> dict[str, Any]:
     """The store's schema version beside this code's, without changing anything."""
+    _check_url(url)
     if url.startswith(("postgresql://", "postgres://")):
         from crimelens.store.postgres import PostgresStore
 
