@@ -20,6 +20,7 @@ from crimelens.cli.common import (
     DbOpt,
     FromOpt,
     JsonOpt,
+    KindOpt,
     SourceOpt,
     ToOpt,
     db_url,
@@ -162,6 +163,7 @@ def hotspots(
     end: ToOpt = None,
     category: CategoryOpt = None,
     source: SourceOpt = None,
+    kind: KindOpt = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -170,7 +172,7 @@ def hotspots(
     _check_out(out)
     if method not in METHODS:
         fail(f"--method must be one of {', '.join(METHODS)}")
-    flt = dataclasses.replace(make_filter(start, end, category, source), located=True)
+    flt = dataclasses.replace(make_filter(start, end, category, source, kind), located=True)
     cell_text = cell or str(DEFAULT_CELL[method])
     with errors_to_exit(), _progress(f"{method} hot spots", as_json):
         store = _open(db)
@@ -328,6 +330,7 @@ def trends(
     end: ToOpt = None,
     category: CategoryOpt = None,
     source: SourceOpt = None,
+    kind: KindOpt = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -335,7 +338,7 @@ def trends(
     from crimelens import analysis as an
 
     _check_out(out)
-    flt = make_filter(start, end, category, source)
+    flt = make_filter(start, end, category, source, kind)
     with errors_to_exit():
         store = _open(db)
         try:
@@ -375,6 +378,7 @@ def compstat(
     end: ToOpt = None,
     category: CategoryOpt = None,
     source: SourceOpt = None,
+    kind: KindOpt = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -382,7 +386,7 @@ def compstat(
     from crimelens import analysis as an
 
     _check_out(out)
-    flt = make_filter(start, end, category, source)
+    flt = make_filter(start, end, category, source, kind)
     when = parse_date(as_of, "--as-of")
     keys = ["category"] if by is None else [by, "category"]
     with errors_to_exit():
@@ -419,6 +423,7 @@ def near_repeat(
     end: ToOpt = None,
     category: CategoryOpt = None,
     source: SourceOpt = None,
+    kind: KindOpt = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -426,7 +431,7 @@ def near_repeat(
     from crimelens import analysis as an
 
     _check_out(out)
-    flt = dataclasses.replace(make_filter(start, end, category, source), located=True)
+    flt = dataclasses.replace(make_filter(start, end, category, source, kind), located=True)
     with errors_to_exit(), _progress("Knox test", as_json):
         store = _open(db)
         try:

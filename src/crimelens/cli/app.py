@@ -36,6 +36,9 @@ COMMAND_MODULES = (
     "crimelens.cli.report_cmds",
     "crimelens.cli.service_cmds",
     "crimelens.cli.db_cmds",
+    "crimelens.cli.drivers_cmds",
+    "crimelens.cli.ops_cmds",
+    "crimelens.cli.feeds_cmds",
 )
 
 for _name in COMMAND_MODULES:
@@ -45,3 +48,7 @@ for _name in COMMAND_MODULES:
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Model registry (core): versioned manifests, aliases and promotion rules over a directory."""

@@ -1,0 +1,2 @@
+"""Apache Spark engine (adapter): sessions, lake I/O, the core's cleaning per partition, pushed-down
+counts."""
