@@ -53,6 +53,8 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port [default: 8000]")] = None,
     db: DbOpt = None,
     workers: Annotated[int, typer.Option(help="Worker processes (more than 1 needs a PostgreSQL --db)")] = 1,
+    basemap: Annotated[str | None, typer.Option(
+        "--basemap", help="MBTiles file of basemap tiles to serve at /tiles/{z}/{x}/{y}.png")] = None,
 ) -> None:
     """Serve the REST API (/api/v1) and the dashboard (/)."""
     from crimelens.exceptions import require_extra
@@ -61,7 +63,11 @@ def serve(
         require_extra("fastapi", "server")
         from crimelens.service.serve import serve as run
 
-        run(_settings(db, host=host, port=port), workers=workers)
+        if basemap is not None:
+            from crimelens.service.tiles import MBTiles
+
+            MBTiles(basemap)  # a missing or unreadable file is one clear line, before the server starts
+        run(_settings(db, host=host, port=port, basemap=basemap), workers=workers)
 
 
 @users_app.command("add")

@@ -2,8 +2,11 @@
 
 Everything is served locally: plotly.js comes from the installed ``plotly`` wheel, the page's
 script and styles from ``static/``. The map draws area outlines and grid cells on plain axes,
-so it works with no tile server and no network; a raster tile URL (setting ``tile_url``) adds
-a background map. The page holds no data: it calls the API with the token it gets at login.
+so it works with no tile server and no network. A basemap comes from an MBTiles file the
+service serves itself (``crimelens serve --basemap FILE``: ``/tiles/{z}/{x}/{y}.png``, see
+:mod:`crimelens.service.tiles`) or from an XYZ tile URL the admin configures (setting
+``tile_url``, whose origin is added to the CSP). The page holds no data: it calls the API with
+the token it gets at login.
 """
 
 from __future__ import annotations
@@ -46,8 +49,13 @@ def csp(settings: Settings) -> str:
 def mount(app: FastAPI, settings: Settings) -> None:
     """Add the page, the vendored plotly.js and the static files to ``app``."""
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
+    from crimelens.service import tiles
+
+    basemap = tiles.mount(app, getattr(settings, "basemap", None))
     page = env.get_template("index.html").render(
-        tile_url=settings.tile_url or "",
+        tile_url=basemap.info()["url"] if basemap else settings.tile_url or "",
+        tile_bounds=",".join(str(v) for v in basemap.info()["bounds"]) if basemap else "",
+        tile_attribution=basemap.info()["attribution"] if basemap else "",
         groups=[g for g in GROUPS if g != "non_crime"],
         rollups=sorted(ROLLUPS),
         leaves=[c.name for c in CATEGORIES],
