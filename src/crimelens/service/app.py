@@ -36,6 +36,7 @@ from crimelens.service.routers import (
     alerts,
     audit,
     auth,
+    drilldown,
     events,
     fairness,
     forecasts,
@@ -55,7 +56,7 @@ from crimelens.settings import Settings
 log = logging.getLogger("crimelens.service")
 API = "/api/v1"
 ROUTERS = (health, auth, incidents, aggregates, hotspots, forecasts, models, quarantine, ingest, jobs, users,
-           audit, events, alerts, public, fairness)
+           audit, events, alerts, public, fairness, drilldown)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
