@@ -170,7 +170,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     clock
         Returns the current UTC time; tests pass a controllable clock (SEC-03).
     """
-    from crimelens.service import dashboard
+    from crimelens.service import dashboard, logging_json
+    from crimelens.service import metrics as ops_metrics
 
     logging.getLogger("crimelens.service").addFilter(_EscapeControl())
     rt = Runtime(settings, clock=clock or utcnow)
@@ -185,8 +186,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        logs = logging_json.LogSettings()
+        if logs.format == "json":  # after uvicorn set up its loggers, so its access log is formatted too
+            logging_json.configure(getattr(logging, logs.level.upper()))
+        metrics_port = ops_metrics.lifespan_start(app)
         svc.alerts.start()
         yield
+        if metrics_port is not None:
+            metrics_port.shutdown()
         svc.alerts.stop()
         svc.jobs.stop()
         rt.close()
@@ -200,7 +207,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.state.svc = svc
     for module in ROUTERS:
         app.include_router(module.router, prefix=API)
+    app.include_router(health.probes)  # /livez, /readyz
     dashboard.mount(app, settings)
     _install_errors(app)
     app.add_middleware(Headers, csp=dashboard.csp(settings))
+    ops_metrics.install(app, rt)  # outermost: counts every response, the 500s of Headers included
     return app
