@@ -34,7 +34,10 @@ class Settings(BaseSettings):
     totp_required_for_admins: bool = False
     tls_cert: Path | None = None
     tls_key: Path | None = None
-    tile_url: str | None = Field(default=None, description="optional raster tile URL template ({z}/{x}/{y})")
+    tile_url: str | None = Field(default=None, description="optional raster XYZ/WMTS tile URL template "
+                                   "({z}/{x}/{y}, or WMTS {TileMatrix}/{TileCol}/{TileRow}); its origin joins the CSP")
+    basemap: Path | None = Field(default=None, description="MBTiles file served at /tiles/{z}/{x}/{y}.png "
+                                  "(crimelens serve --basemap; docs/service.md)")
     audit_retention_days: int = Field(default=365, ge=365, description="AUD-04: audit rows kept at least this long")
     rate_login_per_minute: int = Field(default=10, ge=1)
     rate_search_per_minute: int = Field(default=240, ge=1)
