@@ -51,7 +51,7 @@ def mount(app: FastAPI, settings: Settings) -> None:
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
     from crimelens.service import tiles
 
-    basemap = tiles.mount(app, getattr(settings, "basemap", None))
+    basemap = tiles.mount(app, settings.basemap)
     page = env.get_template("index.html").render(
         tile_url=basemap.info()["url"] if basemap else settings.tile_url or "",
         tile_bounds=",".join(str(v) for v in basemap.info()["bounds"]) if basemap else "",

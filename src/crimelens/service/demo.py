@@ -70,7 +70,7 @@ def serve_demo(store_path: str | Path, *, port: int = 8000, host: str = "127.0.0
 
     base = settings or Settings()
     s = base.model_copy(update={"db": str(store_path), "host": host, "port": port})
-    if getattr(s, "basemap", None) is None:
+    if s.basemap is None:
         s = s.model_copy(update={"basemap": str(build_basemap(store_path))})
     password = create_demo_admin(s)
     stream = out or sys.stdout
