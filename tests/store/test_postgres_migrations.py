@@ -113,3 +113,34 @@ def test_db_cli_upgrade_version_and_bad_urls(schema: str) -> None:
         assert r.exit_code == 2, (bad, r.output)
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in r.output
+
+
+def test_documented_gis_desk_role_reads_the_layer_but_not_personal_data(schema: str, tmp_path: Path) -> None:
+    """The grants docs/postgres.md gives a GIS desk: the point layer is readable, the personal table
+    and the quarantine (raw rows) are not."""
+    from crimelens.ingest import ingest_file
+    from crimelens.store.postgres import PostgresStore
+
+    store = PostgresStore(_url(schema))
+    ingest_file(store, write_csv(tmp_path / "a.csv", [chicago_row(i) for i in range(4)]), key=TEST_KEY)
+    store.close()
+    role = f"gis_{uuid.uuid4().hex[:8]}"
+    db = _sql("SELECT current_database()")[0][0]
+    grants = [f"CREATE ROLE {role} LOGIN", f"GRANT CONNECT ON DATABASE {db} TO {role}",
+              f"GRANT USAGE ON SCHEMA {schema} TO {role}", f"GRANT SELECT ON {schema}.incidents TO {role}",
+              f"GRANT USAGE ON SCHEMA public TO {role}"]
+    with psycopg.connect(PG_SERVER, autocommit=True) as con:
+        for g in grants:
+            con.execute(g)
+    try:
+        with psycopg.connect(PG_SERVER, autocommit=True) as con:
+            con.execute(f"SET ROLE {role}")
+            n, typ = con.execute(f"SELECT count(geom), GeometryType(min(geom)) FROM {schema}.incidents").fetchone()  # type: ignore[misc]
+            assert (n, typ) == (4, "POINT")
+            for table in ("incident_personal", "quarantine"):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    con.execute(f"SELECT 1 FROM {schema}.{table} LIMIT 1")
+    finally:
+        with psycopg.connect(PG_SERVER, autocommit=True) as con:
+            con.execute(f"DROP OWNED BY {role}")
+            con.execute(f"DROP ROLE {role}")
