@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     report_dir: Path = Path("reports")
     schedule_timezone: str = "UTC"
 
+    # -- model registry, scheduled jobs, retention (see docs/operations.md) --------------------
+    registry_dir: Path = Field(default=Path("models"), description="model registry directory")
+    jobs_enabled: bool = Field(default=False, description="run the scheduled jobs (retrain, drift, purge ...)")
+    jobs_admin_email: str = Field(default="", description="comma-separated addresses told of failed jobs")
+    retention_file: Path | None = Field(default=None, description="retention schedule (TOML); default built in")
+
     # -- portal connectors (crimelens fetch; see docs/connectors.md) ---------------------------
     fetch_allow_hosts: str = Field(default="", description="SEC-14: comma-separated hosts (or *.suffix) "
                                    "that `crimelens fetch` may contact; empty allows none")
