@@ -2,6 +2,11 @@
 against the same DuckDB queries run directly (the floor), on one large synthetic store.
 
     python bench/service.py [--incidents 2000000] [--clients 32] [--requests 20] [--db PATH]
+    python bench/service.py --pg postgresql://postgres@127.0.0.1/postgres [--workers 2] ...
+
+``--pg URL`` runs the same method on PostgreSQL instead (the store built once in the schema
+``bench_<incidents>`` and reused; the floor on one connection per client thread; the service
+with ``--workers`` processes against the one database).
 
 The store is built once (synthetic city → canonical table → one atomic load) and reused when
 ``--db`` exists. The floor runs first (the service then owns the file: one writer per DuckDB
@@ -29,7 +34,7 @@ KEY = "bench-pseudonym-key-0123456789"
 PASSWORD = "latency runner passphrase 1"
 
 
-def build_store(db: Path, n: int) -> None:
+def build_store(db: Path | str, n: int) -> None:
     import pyarrow as pa
 
     from crimelens.schema import PERSONAL_SCHEMA, QUARANTINE_SCHEMA, to_arrow
@@ -64,13 +69,15 @@ def pct(xs: list[float]) -> dict[str, float]:
             "n": len(s)}
 
 
-def floor(db: Path, clients: int, requests: int) -> dict[str, dict[str, float]]:
+def floor(db: Path | str, clients: int, requests: int) -> dict[str, dict[str, float]]:
     """The same store.counts queries, run directly on cursors with the same concurrency."""
     from datetime import datetime
 
     from crimelens.filters import IncidentFilter
     from crimelens.store.duckdb import DuckDBStore
 
+    if isinstance(db, str):
+        return pg_floor(db, clients, requests)
     store = DuckDBStore(str(db), read_only=True)
     wins = windows(clients * requests)
     out: dict[str, dict[str, float]] = {}
@@ -104,6 +111,50 @@ def floor(db: Path, clients: int, requests: int) -> dict[str, dict[str, float]]:
     with ThreadPoolExecutor(clients) as ex:
         out["hotspots_250m"] = pct(list(ex.map(gi, range(clients * max(2, requests // 4)))))
     store.close()
+    return out
+
+
+def pg_floor(url: str, clients: int, requests: int) -> dict[str, dict[str, float]]:
+    """The floor on PostgreSQL: the same ``counts`` queries, one connection per client thread."""
+    import threading
+    from datetime import datetime
+
+    from crimelens.filters import IncidentFilter
+    from crimelens.service.products import hotspots
+    from crimelens.store.postgres import PostgresStore
+
+    local = threading.local()
+    opened: list[PostgresStore] = []
+
+    def store() -> PostgresStore:
+        if not hasattr(local, "s"):
+            local.s = PostgresStore(url, read_only=True)
+            opened.append(local.s)
+        return local.s  # type: ignore[no-any-return]
+
+    wins = windows(clients * requests)
+    out: dict[str, dict[str, float]] = {}
+    for name, by in (("categories", ["category", "category_group"]), ("timeseries", ["day", "time_precision"]),
+                     ("hour_weekday", ["hour", "weekday", "time_precision"]), ("cells_250m", ["crs", "cell:250"])):
+        def one(i: int, by: list[str] = by) -> float:
+            a, b = wins[i]
+            t = time.perf_counter()
+            store().counts(by, IncidentFilter(start=datetime.fromisoformat(a), end=datetime.fromisoformat(b)))
+            return time.perf_counter() - t
+
+        with ThreadPoolExecutor(clients) as ex:
+            out[name] = pct(list(ex.map(one, range(clients * requests))))
+
+    def gi(i: int) -> float:
+        a, b = wins[i]
+        t = time.perf_counter()
+        hotspots(store(), IncidentFilter(start=datetime.fromisoformat(a), end=datetime.fromisoformat(b)), 250.0, None)
+        return time.perf_counter() - t
+
+    with ThreadPoolExecutor(clients) as ex:
+        out["hotspots_250m"] = pct(list(ex.map(gi, range(clients * max(2, requests // 4)))))
+    for s in opened:
+        s.close()
     return out
 
 
@@ -155,7 +206,8 @@ async def load(port: int, token: str, path: str, clients: int, requests: int, co
     return pct(lat)
 
 
-def service(db: Path, clients: int, requests: int, port: int) -> dict[str, dict[str, dict[str, float]]]:
+def service(db: Path | str, clients: int, requests: int, port: int,
+            workers: int = 1) -> dict[str, dict[str, dict[str, float]]]:
     import httpx
 
     env = dict(os.environ, CRIMELENS_DB=str(db), CRIMELENS_PORT=str(port), CRIMELENS_PSEUDONYM_KEY=KEY,
@@ -163,7 +215,7 @@ def service(db: Path, clients: int, requests: int, port: int) -> dict[str, dict[
     code = ("from crimelens.settings import Settings\nfrom crimelens.service.auth import Accounts, Role\n"
             "from crimelens.service.runtime import Runtime\ns = Settings()\nrt = Runtime(s)\na = Accounts(rt)\n"
             f"a.get('bench') or a.create('bench', Role.analyst, {PASSWORD!r})\nrt.close()\n"
-            "from crimelens.service.serve import serve\nserve(s, log_level='warning')\n")
+            f"from crimelens.service.serve import serve\nserve(s, log_level='warning', workers={workers})\n")
     proc = subprocess.Popen([sys.executable, "-c", code], env=env)
     base = f"http://127.0.0.1:{port}/api/v1"
     try:
@@ -190,6 +242,18 @@ def service(db: Path, clients: int, requests: int, port: int) -> dict[str, dict[
         proc.wait(30)
 
 
+def _pg_has_store(server: str, schema: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(server, autocommit=True) as con:
+        row = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = %s "
+                          "AND table_name = 'incidents'", [schema]).fetchone()
+        if not (row and row[0]):
+            return False
+        n = con.execute(f"SELECT count(*) FROM {schema}.incidents").fetchone()
+        return bool(n and n[0])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--incidents", type=int, default=2_000_000)
@@ -197,15 +261,25 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=20)
     ap.add_argument("--db", type=Path, default=None)
     ap.add_argument("--port", type=int, default=8765)
+    ap.add_argument("--pg", default=None, help="a PostgreSQL server URL: run on PostgreSQL instead of DuckDB")
+    ap.add_argument("--workers", type=int, default=1, help="service worker processes (PostgreSQL only)")
     args = ap.parse_args()
-    db = args.db or Path("bench/data") / f"service_{args.incidents}.duckdb"
-    db.parent.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("CRIMELENS_PSEUDONYM_KEY", KEY)
-    if not db.exists():
-        build_store(db, args.incidents)
+    db: Path | str
+    if args.pg:
+        db = f"{args.pg}{'&' if '?' in args.pg else '?'}schema=bench_{args.incidents}"
+        if not _pg_has_store(args.pg, f"bench_{args.incidents}"):
+            build_store(db, args.incidents)
+    else:
+        db = args.db or Path("bench/data") / f"service_{args.incidents}.duckdb"
+        db.parent.mkdir(parents=True, exist_ok=True)
+        if not db.exists():
+            build_store(db, args.incidents)
     result = {"incidents": args.incidents, "clients": args.clients, "cpus": os.cpu_count(),
-              "direct_duckdb": floor(db, args.clients, args.requests),
-              "service": service(db, args.clients, args.requests, args.port)}
+              "backend": "postgres" if args.pg else "duckdb", "workers": args.workers,
+              "load_average": os.getloadavg()[0],
+              "direct": floor(db, args.clients, args.requests),
+              "service": service(db, args.clients, args.requests, args.port, args.workers)}
     print(json.dumps(result, indent=2))
 
 
