@@ -102,11 +102,14 @@ def test_store_series_match_the_store(menv: Env) -> None:
 
 
 def test_job_and_model_series(menv: Env) -> None:
-    m = menv.app.state.metrics
-    m.observe_job("retrain", "ok", 2.0)
-    m.observe_job("retrain", "failed", 1.0)
-    m.set_model_score("retro_kde", "v3", "hit_rate_5", 0.41)
+    from crimelens.service import metrics
+
+    metrics.job_finished("retrain", "ok", 2.0)  # the module-level hooks the scheduler and registry call
+    metrics.job_finished("retrain", "failed", 1.0)
+    metrics.model_scored("retro_kde", "v3", "hit_rate_5", 0.41)
+    metrics.erasure_done("person")
     got = scrape(menv)
+    assert got[("crimelens_erasures_total", (("kind", "person"),))] == 1
     assert got[("crimelens_job_runs_total", (("kind", "retrain"), ("outcome", "failed")))] == 1
     assert got[("crimelens_job_failures_total", (("kind", "retrain"),))] == 1
     assert got[("crimelens_job_duration_seconds_count", (("kind", "retrain"),))] == 2

@@ -55,12 +55,24 @@ def serve(
     workers: Annotated[int, typer.Option(help="Worker processes (more than 1 needs a PostgreSQL --db)")] = 1,
     basemap: Annotated[str | None, typer.Option(
         "--basemap", help="MBTiles file of basemap tiles to serve at /tiles/{z}/{x}/{y}.png")] = None,
+    metrics_bind: Annotated[str | None, typer.Option(
+        "--metrics-bind", help="Serve /metrics without a token on HOST:PORT (e.g. 127.0.0.1:9464)")] = None,
 ) -> None:
     """Serve the REST API (/api/v1) and the dashboard (/)."""
+    import os
+
     from crimelens.exceptions import require_extra
 
     with errors_to_exit():
         require_extra("fastapi", "server")
+        if metrics_bind is not None:
+            from crimelens.service.metrics import parse_bind
+
+            try:
+                mhost, mport = parse_bind(metrics_bind)
+            except ValueError as exc:
+                fail(str(exc))
+            os.environ.update(CRIMELENS_METRICS_HOST=mhost, CRIMELENS_METRICS_PORT=str(mport))
         from crimelens.service.serve import serve as run
 
         if basemap is not None:

@@ -19,8 +19,12 @@ writes every process's values to files there; ``/metrics`` then merges them
 
 **Access.** ``/metrics`` on the API port needs ``Authorization: Bearer <CRIMELENS_METRICS_TOKEN>``
 (compared in constant time) and answers 404 when no token is set. Alternatively
-``serve --metrics-port P`` (``CRIMELENS_METRICS_PORT``) serves it without a token on a separate
-address (``CRIMELENS_METRICS_HOST``, loopback by default) that only the scraper can reach.
+``serve --metrics-bind HOST:PORT`` (``CRIMELENS_METRICS_HOST`` / ``CRIMELENS_METRICS_PORT``) serves
+it without a token on a separate address (loopback by default) that only the scraper can reach.
+
+**Hooks for other modules.** :func:`job_finished`, :func:`model_scored` and :func:`erasure_done`
+record into every app of the process (none when no app is running), so the scheduler, the
+registry's service adapter and the erasure command need no handle on the app.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import json
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -122,6 +127,28 @@ class Metrics:
         for c in self.extra:
             merged.register(c)
         return generate_latest(merged)
+
+
+#: The live :class:`Metrics` of this process (one per app; weak, so a dropped app drops out).
+_LIVE: weakref.WeakSet[Metrics] = weakref.WeakSet()
+
+
+def job_finished(name: str, outcome: str, seconds: float) -> None:
+    """Count one run of the job ``name`` (``outcome`` ``ok`` or ``failed``) that took ``seconds``."""
+    for m in list(_LIVE):
+        m.observe_job(name, outcome, seconds)
+
+
+def model_scored(model: str, version: str, metric: str, value: float) -> None:
+    """Publish the backtest ``value`` of ``model`` at ``version`` on ``metric`` (a gauge)."""
+    for m in list(_LIVE):
+        m.set_model_score(model, version, metric, value)
+
+
+def erasure_done(kind: str) -> None:
+    """Count one erasure carried out (``kind``: ``incident``, ``person`` or ``retention``)."""
+    for m in list(_LIVE):
+        m.erasures.labels(kind).inc()
 
 
 Query = Callable[[str], list[tuple[Any, ...]]]
@@ -288,6 +315,7 @@ def install(app: Any, rt: Any, settings: MetricsSettings | None = None) -> Metri
     """
     settings = settings or MetricsSettings()
     metrics = Metrics()
+    _LIVE.add(metrics)
 
     def rollup_ready() -> bool:
         hit, zone = rt.cache.peek((rt.generation, ("timezone", ())))
@@ -306,8 +334,25 @@ def install(app: Any, rt: Any, settings: MetricsSettings | None = None) -> Metri
 
 def lifespan_start(app: Any) -> Any:
     """Start the tokenless metrics port if one is configured (one process only: in multiprocess mode
-    ``serve`` starts it in the supervising process); returns the server or None."""
+    ``serve`` starts it in the supervising process, :func:`supervisor_server`); returns the server or
+    None."""
     settings: MetricsSettings = app.state.metrics_settings
     if settings.port is None or multiprocess_dir() is not None:
         return None
     return start_metrics_server(app.state.metrics, settings)
+
+
+def supervisor_server(rt: Any, settings: MetricsSettings) -> Any:
+    """In multiprocess mode, the metrics port served by the supervising process: every worker's
+    series (merged from ``PROMETHEUS_MULTIPROC_DIR``) and the store's series read through ``rt``."""
+    metrics = Metrics()
+    metrics.add_collector(StoreCollector(rt.query, clock=rt.clock))
+    return start_metrics_server(metrics, settings)
+
+
+def parse_bind(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:9464`` for IPv6) → (host, port); raises ValueError when malformed."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"--metrics-bind must be HOST:PORT (e.g. 127.0.0.1:9464), got {text!r}")
+    return host.strip("[]"), int(port)

@@ -3,11 +3,15 @@
 With ``workers > 1`` (PostgreSQL only: a DuckDB file has one writing process) uvicorn starts that
 many processes; each builds its app with :func:`worker_app` from the settings, which reach it
 through the environment (``CRIMELENS_*``, as :class:`~crimelens.settings.Settings` reads them).
+Their Prometheus series are merged through a fresh ``PROMETHEUS_MULTIPROC_DIR`` (unless one is set),
+and a separate metrics port (``--metrics-bind``) is served by this supervising process.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from typing import Any
 
 from crimelens.exceptions import InputError
@@ -52,10 +56,38 @@ def serve(settings: Settings, *, log_level: str = "info", workers: int = 1) -> N
         server_header=False, proxy_headers=False)
     if workers > 1:
         os.environ.update(_env(settings))
-        uvicorn.run("crimelens.service.serve:worker_app", factory=True, workers=workers, **options)
+        _serve_workers(settings, workers, options)
         return
     from crimelens.service.app import create_app
 
     app = create_app(settings)
     app.state.svc.rt.warm()  # the aggregate rollup, before the first request
     uvicorn.run(app, **options)
+
+
+def _serve_workers(settings: Settings, workers: int, options: dict[str, Any]) -> None:
+    """Run ``workers`` uvicorn processes sharing one Prometheus multiprocess directory."""
+    import uvicorn
+
+    from crimelens.service import metrics
+
+    made = None
+    if metrics.multiprocess_dir() is None:  # set before any worker imports prometheus_client
+        made = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="crimelens-metrics-")
+    port_settings = metrics.MetricsSettings()
+    server = rt = None
+    if port_settings.port is not None:
+        from crimelens.service.runtime import Runtime
+
+        rt = Runtime(settings)
+        server = metrics.supervisor_server(rt, port_settings)
+    try:
+        uvicorn.run("crimelens.service.serve:worker_app", factory=True, workers=workers, **options)
+    finally:
+        if server is not None:
+            server.shutdown()
+        if rt is not None:
+            rt.close()
+        if made is not None:
+            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+            shutil.rmtree(made, ignore_errors=True)
