@@ -34,6 +34,7 @@ from crimelens.service.ratelimit import RateLimited, RateLimiter
 from crimelens.service.routers import (
     aggregates,
     alerts,
+    areas,
     audit,
     auth,
     drilldown,
@@ -56,7 +57,7 @@ from crimelens.settings import Settings
 log = logging.getLogger("crimelens.service")
 API = "/api/v1"
 ROUTERS = (health, auth, incidents, aggregates, hotspots, forecasts, models, quarantine, ingest, jobs, users,
-           audit, events, alerts, public, fairness, drilldown)
+           audit, events, alerts, public, fairness, drilldown, areas)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
