@@ -1,0 +1,155 @@
+"""Retention and erasure on a real store (DuckDB), under a frozen clock: what is past its period
+goes, from every table; nothing younger does; erasures are logged as ids and audited."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from crimelens.cli.app import app
+from crimelens.governance.retention import RetentionPolicy, due_fields
+from crimelens.ingest import ingest_file
+from crimelens.service.erasure import Eraser, training_exclusions
+from crimelens.service.runtime import Runtime
+from crimelens.settings import Settings
+from crimelens.sources.mapping import load_preset
+from crimelens.store import connect
+from tests.conftest import TEST_KEY, write_csv
+
+HEADER = ["IncidentID", "IncidentDate", "IncidentType", "Address", "Suspect", "Victim", "Details"]
+NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+SECRET = "Ottoline Vandersloot"
+POLICY = RetentionPolicy(default_days=365, categories={"homicide": 3650}, roles={"narrative": 180})
+
+
+def _rows() -> list[dict[str, str]]:
+    rows = []
+    for i in range(40):  # one incident every 20 days back from NOW, alternating theft / homicide
+        when = NOW - timedelta(days=20 * i + 3)
+        kind = "Murder" if i % 4 == 0 else "Theft"
+        rows.append({"IncidentID": f"R{i}", "IncidentDate": when.strftime("%Y/%m/%d %H:%M:%S") + "+00",
+                     "IncidentType": kind, "Address": f"{i} Elm St", "Suspect": f"Suspect {i}",
+                     "Victim": SECRET if i in (2, 30) else f"Victim {i}", "Details": f"Narrative {i}"})
+    return rows
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "ret.duckdb"
+    store = connect(str(path))
+    ingest_file(store, write_csv(tmp_path / "m.csv", _rows(), HEADER), key=TEST_KEY, mapping=load_preset("madison"))
+    bad = _rows()[:1]
+    bad[0].update(IncidentID="Q1", IncidentDate="not a date", Victim=SECRET)
+    ingest_file(store, write_csv(tmp_path / "q.csv", bad, HEADER), key=TEST_KEY, mapping=load_preset("madison"))
+    store.close()
+    return path
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _personal(rt: Runtime) -> dict[str, dict[str, object]]:
+    rows = rt.query("SELECT i.incident_id, i.category, i.occurred_at, i.suspect_ref, i.victim_ref, p.suspect, "
+                    "p.victim, p.narrative FROM incidents i LEFT JOIN incident_personal p USING (source, incident_id)")
+    cols = ["category", "occurred_at", "suspect_ref", "victim_ref", "suspect", "victim", "narrative"]
+    return {r[0]: dict(zip(cols, r[1:], strict=True)) for r in rows}
+
+
+def test_schedule_parses_and_picks_the_shorter_period() -> None:
+    p = RetentionPolicy.from_toml('default_days = 100\n[categories]\nhomicide = 1000\n[roles]\nvictim = 50\n'
+                                  '[overrides.homicide]\nvictim = 900\n')
+    assert p.days("theft", "suspect") == 100 and p.days("theft", "victim") == 50
+    assert p.days("homicide", "suspect") == 1000 and p.days("homicide", "victim") == 900
+    with pytest.raises(ValueError, match="unknown role"):
+        RetentionPolicy.from_toml("[roles]\nwitness = 3\n")
+    with pytest.raises(ValueError, match="days >= 0"):
+        RetentionPolicy.from_toml("default_days = -1\n")
+
+
+def test_time_travel_nothing_younger_is_removed(db: Path) -> None:
+    clock = Clock(NOW)
+    rt = Runtime(Settings(db=str(db)), clock=clock)
+    try:
+        before = _personal(rt)
+        eraser = Eraser(rt)
+        dry = eraser.enforce(POLICY, apply=False)
+        assert _personal(rt) == before  # a report changes nothing
+        out = eraser.enforce(POLICY)
+        assert out["fields"] == dry["fields"] > 0
+        after = _personal(rt)
+        for iid, row in before.items():
+            age = NOW - row["occurred_at"]  # type: ignore[operator]
+            limit = 3650 if row["category"] == "homicide" else 365
+            for role, cols in (("suspect", ("suspect", "suspect_ref")), ("victim", ("victim", "victim_ref")),
+                               ("narrative", ("narrative",))):
+                days = min(limit, 180) if role == "narrative" else limit
+                for c in cols:
+                    if age > timedelta(days=days):
+                        assert after[iid][c] is None, (iid, c)
+                    else:
+                        assert after[iid][c] == row[c], (iid, c)  # younger: untouched
+        # a month later, exactly the fields that crossed their cut-off in that month go
+        clock.now = NOW + timedelta(days=30)
+        expected = len(due_fields(eraser.personal_records(), POLICY, clock.now))
+        assert eraser.enforce(POLICY)["fields"] == expected
+        events = [r["event"] for r in eraser.audit.rows()]
+        assert events.count("retention.enforce") == 2
+    finally:
+        rt.close()
+
+
+def test_erase_person_everywhere_and_logged_as_ids(db: Path) -> None:
+    rt = Runtime(Settings(db=str(db)), clock=Clock(NOW))
+    try:
+        before = _personal(rt)
+        pseudonym = str(before["R2"]["victim_ref"])
+        assert before["R30"]["victim_ref"] == pseudonym
+        assert rt.query("SELECT count(*) FROM quarantine WHERE strpos(raw, ?) > 0", [SECRET])[0][0] == 1
+        out = Eraser(rt).erase(persons=[pseudonym], reason="request 42", actor="dpo")
+        assert out["incidents"] == 2 and out["quarantine_rows"] == 1
+        after = _personal(rt)
+        for iid in ("R2", "R30"):
+            assert after[iid]["victim"] is None and after[iid]["victim_ref"] is None
+            assert after[iid]["narrative"] is None
+            assert after[iid]["suspect"] == before[iid]["suspect"]  # another person's data stays
+        assert {k: v for k, v in after.items() if k not in ("R2", "R30")} == \
+            {k: v for k, v in before.items() if k not in ("R2", "R30")}
+        assert rt.query("SELECT count(*) FROM quarantine WHERE strpos(raw, ?) > 0", [SECRET])[0][0] == 0
+        for table in ("svc_erasures", "svc_audit"):
+            dump = json.dumps([list(map(str, r)) for r in rt.query(f"SELECT * FROM {table}")])
+            assert SECRET not in dump and "Victim 2" not in dump
+        logged = json.loads(rt.query("SELECT ids FROM svc_erasures")[0][0])
+        assert logged["pseudonyms"] == [pseudonym] and len(logged["incidents"]) == 2
+        assert any(r["event"] == "erasure.person" for r in Eraser(rt).audit.rows())
+        assert {i for _, i in training_exclusions(rt)} == {"R2", "R30"}
+    finally:
+        rt.close()
+
+
+def test_erase_cli(db: Path) -> None:
+    runner = CliRunner()
+    res = runner.invoke(app, ["erase", "--incident", "R5", "--db", str(db), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["incidents"] == 1 and out["personal_rows"] == 3
+    store = connect(str(db), read_only=True)
+    try:
+        got = store.execute("SELECT count(*) AS n FROM incident_personal WHERE incident_id = 'R5'")["n"].iloc[0]
+        assert got == 0
+    finally:
+        store.close()
+    bad = runner.invoke(app, ["erase", "--incident", "NOPE", "--db", str(db)])
+    assert bad.exit_code == 2 and "no incident 'NOPE'" in bad.output and "Traceback" not in bad.output
+    none = runner.invoke(app, ["erase", "--db", str(db)])
+    assert none.exit_code == 2
+    report = runner.invoke(app, ["retention", "--db", str(db), "--json"])
+    assert report.exit_code == 0 and json.loads(report.stdout)["applied"] is False
