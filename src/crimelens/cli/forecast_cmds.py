@@ -22,8 +22,9 @@ from crimelens.cli.common import (
 
 COLUMNS = ["occurred_at", "x", "y", "category", "crs"]
 
-ModelOpt = Annotated[str, typer.Option("--model", help="Forecaster: recent, retro_count, retro_kde, "
-                                       "prospective, sepp, gbm, ensemble, deep.")]
+ModelOpt = Annotated[str, typer.Option("--model", help="Forecaster: auto (chooses among the others by a "
+                                       "nested backtest), recent, retro_count, retro_kde, prospective, sepp, "
+                                       "gbm, ensemble, deep.")]
 CellOpt = Annotated[float, typer.Option("--cell", help="Cell size in metres.")]
 HorizonOpt = Annotated[str, typer.Option("--horizon", help="Forecast window: 1d, 7d, 28d.")]
 JobsOpt = Annotated[int, typer.Option("--jobs", help="Threads for models that use them.")]
@@ -49,7 +50,7 @@ def load_located(db: str | None, *, end: datetime | None, categories: list[str] 
 
 
 def forecast(
-    model: ModelOpt = "gbm",
+    model: ModelOpt = "auto",
     cell: CellOpt = 200.0,
     horizon: HorizonOpt = "7d",
     at: Annotated[str | None, typer.Option("--at", help="Forecast origin date [default: day after the last "
@@ -82,8 +83,14 @@ def forecast(
     payload = {"model": model, "out": str(out), "cells": len(surface.cells()),
                "start": surface.start.isoformat(), "end": surface.end.isoformat(),
                "trained_on": int(est.n_train_), "saved": str(save) if save else None}
+    chosen = ""
+    if hasattr(est, "explain"):
+        payload["chosen"] = est.explain()["groups"]
+        chosen = "".join(f"\n  {', '.join(g['categories'])}: "
+                         + ", ".join(f"{m} {w:.2f}" for m, w in g["weights"].items() if w > 0)
+                         + f" ({g['reason']})" for g in payload["chosen"])
     emit(payload, as_json, f"{model}: {payload['cells']} cells ranked for {surface.start.date()} to "
-                           f"{surface.end.date()} -> {out}")
+                           f"{surface.end.date()} -> {out}{chosen}")
 
 
 def evaluate(

@@ -21,10 +21,12 @@ MODELS: dict[str, str] = {
     "gbm": "crimelens.forecast.gbm:GBMForecaster",
     "ensemble": "crimelens.forecast.ensemble:Ensemble",
     "deep": "crimelens.forecast.deep:DeepForecaster",
+    "auto": "crimelens.forecast.auto:Auto",
 }
 
 #: Models run by ``evaluate --models all`` (``deep`` joins when PyTorch is installed).
-DEFAULT_SET: tuple[str, ...] = ("recent", "retro_count", "retro_kde", "prospective", "sepp", "gbm", "ensemble")
+DEFAULT_SET: tuple[str, ...] = ("recent", "retro_count", "retro_kde", "prospective", "sepp", "gbm", "ensemble",
+                                 "auto")
 
 
 def model_class(name: str) -> type[Forecaster]:

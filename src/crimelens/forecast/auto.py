@@ -1,0 +1,336 @@
+"""``auto``: a forecaster that chooses its own models on the data it is given.
+
+At each origin ``T``, :class:`Auto` runs a small backtest *inside* the training data: inner
+origins ``T - h, T - 2h, ..., T - J·h`` (``h`` the horizon), each candidate fitted on the incidents
+before the inner origin and scored on the inner window, which ends at or before ``T``. Nothing at
+or after ``T`` is read (nested evaluation; Tashman 2000). From the inner folds it weights the
+candidates' normalised surfaces:
+
+* per inner fold, each candidate's PAI (at each coverage) is divided by the mean PAI of all
+  candidates in that fold, so folds count alike; ``z`` is the mean of these ratios;
+* each candidate's paired difference to the leader (highest mean ``z``) gets a t statistic
+  ``t = mean / (sd / sqrt(n))``; the weight is ``exp(t)`` (the leader has ``t = 0``), and zero for
+  ``t < -drop_t``. With thin evidence every ``t`` is near zero and the weights are near equal
+  (shrinkage towards equal weights); with strong evidence they concentrate on the leader. With
+  fewer than ``min_folds`` usable inner folds the weights are equal.
+* when the data hold several categories, each category with at least ``min_category_incidents``
+  incidents in the last year gets its own weights (the rest are pooled), and the surface is the
+  sum of the category surfaces, each scaled to its own rate.
+
+Expected counts are recalibrated on the same inner folds: the combined share surface ``s`` is
+raised to the power ``b`` (grid search for the best Poisson log score; ranks do not change) and
+the city total is multiplied by ``a`` = observed / predicted over the inner folds.
+
+Inner-fold candidate scores are memoised in a process-wide cache keyed by a digest of the data
+before each inner origin, so in a rolling backtest each inner fold is computed once and reused by
+the later origins that see the same past.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from scipy.special import gammaln
+from sklearn.base import clone
+
+from crimelens.exceptions import InputError
+from crimelens.forecast.base import Forecaster
+from crimelens.forecast.evaluation.metrics import score_coverage
+from crimelens.forecast.history import FloatArray, History, IntArray, parse_horizon
+from crimelens.forecast.surface import RiskSurface
+from crimelens.geo.grid import SquareGrid
+
+#: Candidates tried by default (``ensemble`` is left out: ``auto`` weights its members itself).
+DEFAULT_CANDIDATES: tuple[str, ...] = ("retro_count", "retro_kde", "prospective", "sepp", "gbm", "recent")
+_POWERS = np.round(np.arange(0.5, 1.55, 0.05), 2)
+_CACHE: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()
+_CACHE_SIZE = 1024
+
+
+def clear_cache() -> None:
+    """Forget memoised inner-fold scores."""
+    _CACHE.clear()
+
+
+def earlier(history: History, shift_days: float, horizon_days: float) -> tuple[History, FloatArray]:
+    """The history as it stood ``shift_days`` before ``history.until`` and the counts per cell
+    of the window ``[until - shift, until - shift + horizon)`` (which must end by ``until``)."""
+    if horizon_days > shift_days + 1e-9:
+        raise InputError("an inner window must end at or before the origin")
+    until = history.until - pd.Timedelta(days=shift_days)
+    train = history.age > shift_days
+    age = history.age[train] - shift_days
+    span = float(age.max()) if len(age) else 0.0
+    past = History(history.grid, until, history.cell[train], age, history.category[train], history.categories, span)
+    test = (history.age <= shift_days) & (history.age > shift_days - horizon_days)
+    observed = np.bincount(history.cell[test], minlength=history.grid.n_cells).astype(np.float64)
+    return past, observed
+
+
+def only(history: History, categories: Sequence[int]) -> History:
+    """The incidents of ``history`` in the given category codes."""
+    m = np.isin(history.category, np.asarray(categories, dtype=np.int64))
+    age = history.age[m]
+    return History(history.grid, history.until, history.cell[m], age, history.category[m], history.categories,
+                   float(age.max()) if len(age) else 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """What :class:`Auto` chose for one group of categories and why."""
+
+    categories: tuple[str, ...]
+    weights: dict[str, float]
+    relative_pai: dict[str, float]
+    t_vs_leader: dict[str, float]
+    n_folds: int
+    power: float
+    scale: float
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {"categories": list(self.categories), "weights": self.weights, "relative_pai": self.relative_pai,
+                "t_vs_leader": self.t_vs_leader, "inner_folds": self.n_folds,
+                "recalibration": {"power": self.power, "scale": self.scale}, "reason": self.reason}
+
+
+class Auto(Forecaster):
+    """Candidates weighted by a nested backtest before each origin (see the module docstring).
+
+    Parameters
+    ----------
+    candidates : sequence of str
+        Registry names of the candidate models.
+    inner_folds : int
+        Inner origins ``T - h, ..., T - inner_folds·h``.
+    coverages : sequence of float
+        Coverages whose PAI the weights are chosen on.
+    drop_t : float
+        Candidates more than ``drop_t`` standard errors behind the leader get weight zero.
+    min_folds : int
+        Fewer usable inner folds than this: equal weights.
+    per_category : bool
+        Choose weights per category where data allow.
+    min_category_incidents : int
+        Incidents in the last 365 days a category needs for its own weights.
+    horizon : str or float
+        The horizon candidates are trained for.
+    n_jobs : int
+        Threads for candidates that take them.
+    cell_size : float
+        Cell size in metres when no ``grid`` is given.
+    grid : SquareGrid, optional
+        A fixed grid.
+
+    Attributes
+    ----------
+    choices_ : list of Choice
+        Per group of categories: weights, evidence and recalibration.
+    """
+
+    name = "auto"
+
+    def __init__(self, *, candidates: Sequence[str] = DEFAULT_CANDIDATES, inner_folds: int = 12,
+                 coverages: Sequence[float] = (0.01, 0.05), drop_t: float = 2.0, min_folds: int = 3,
+                 per_category: bool = True, min_category_incidents: int = 1500, horizon: str | float = "7d",
+                 n_jobs: int = 1, cell_size: float = 200.0, grid: SquareGrid | None = None) -> None:
+        self.candidates = candidates
+        self.inner_folds = inner_folds
+        self.coverages = coverages
+        self.drop_t = drop_t
+        self.min_folds = min_folds
+        self.per_category = per_category
+        self.min_category_incidents = min_category_incidents
+        self.horizon = horizon
+        self.n_jobs = n_jobs
+        self.cell_size = cell_size
+        self.grid = grid
+
+    # -- fitting -------------------------------------------------------------------------------
+    def _members(self, grid: SquareGrid) -> dict[str, Forecaster]:
+        from crimelens.forecast.registry import make
+
+        names = list(dict.fromkeys(self.candidates))
+        if not names or "auto" in names:
+            raise InputError("auto needs candidate models (and not itself)")
+        return {n: make(n, grid=grid, horizon=self.horizon, n_jobs=self.n_jobs) for n in names}
+
+    def _groups(self, history: History) -> list[tuple[int, ...]]:
+        n_cat = len(history.categories)
+        if not self.per_category or n_cat < 2:
+            return [tuple(range(n_cat))]
+        recent = np.bincount(history.category[history.age < 365.0], minlength=n_cat)
+        own = [c for c in range(n_cat) if recent[c] >= self.min_category_incidents]
+        rest = tuple(c for c in range(n_cat) if c not in own)
+        if len(own) < 2 and not rest:
+            return [tuple(range(n_cat))]
+        groups: list[tuple[int, ...]] = [(c,) for c in own]
+        if rest:
+            groups.append(rest)
+        return groups if len(groups) > 1 else [tuple(range(n_cat))]
+
+    def _fit(self, history: History) -> None:
+        h = parse_horizon(self.horizon)
+        members = self._members(history.grid)
+        area = history.footprint()
+        self.members_: list[dict[str, Forecaster]] = []
+        self.choices_: list[Choice] = []
+        self.group_rates_: list[float] = []
+        for group in self._groups(history):
+            sub = only(history, group) if len(group) < len(history.categories) else history
+            choice, fitted = self._choose(sub, members, area, h, group)
+            self.choices_.append(choice)
+            self.members_.append(fitted)
+            self.group_rates_.append(sub.rate_per_day())
+
+    def _choose(self, history: History, members: dict[str, Forecaster], area: IntArray, h: float,
+                group: tuple[int, ...]) -> tuple[Choice, dict[str, Forecaster]]:
+        names = list(members)
+        cats = tuple(history.categories[c] for c in group)
+        pai: list[list[float]] = []  # fold -> candidate-relative scores
+        calib: list[tuple[FloatArray, float]] = []  # observed counts and predicted total per fold
+        parts: list[dict[str, FloatArray]] = []
+        for j in range(1, int(self.inner_folds) + 1):
+            past, observed = earlier(history, j * h, h)
+            if past.span_days < 28.0 or len(past) == 0:
+                break
+            y = observed[area]
+            if y.sum() <= 0:
+                continue
+            scores = {n: _cached_score(m, past, h)[area] for n, m in members.items()}
+            row = []
+            for cov in self.coverages:
+                vals = np.array([score_coverage(scores[n], y, cov).pai for n in names])
+                mean = vals.mean()
+                row.append(vals / mean if mean > 0 else np.ones(len(names)))
+            pai.append(list(np.mean(row, axis=0)))
+            parts.append(scores)
+            calib.append((y, past.rate_per_day() * h))
+        z = np.asarray(pai, dtype=np.float64).reshape(len(pai), len(names))
+        weights, t, reason = self._weigh(z, names)
+        power, scale = _recalibrate(weights, names, parts, calib)
+        fitted: dict[str, Forecaster] = {}
+        for n, m in members.items():
+            if weights[n] > 0:
+                est = clone(m)
+                est._fit_history(history)
+                fitted[n] = est
+        rel = {n: float(z[:, i].mean()) if len(z) else float("nan") for i, n in enumerate(names)}
+        return Choice(cats, weights, rel, t, len(z), power, scale, reason), fitted
+
+    def _weigh(self, z: FloatArray, names: list[str]) -> tuple[dict[str, float], dict[str, float], str]:
+        n = len(z)
+        if n < max(2, int(self.min_folds)):
+            w = {m: 1.0 / len(names) for m in names}
+            return w, {m: 0.0 for m in names}, f"{n} usable inner folds (< {self.min_folds}): equal weights"
+        mean = z.mean(axis=0)
+        lead = int(np.argmax(mean))
+        d = z - z[:, [lead]]
+        sd = d.std(axis=0, ddof=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.where(sd > 0, d.mean(axis=0) / (sd / np.sqrt(n)), np.where(d.mean(axis=0) < 0, -np.inf, 0.0))
+        raw = np.where(t < -float(self.drop_t), 0.0, np.exp(np.clip(t, -50, 0)))
+        raw = raw / raw.sum()
+        w = {m: float(v) for m, v in zip(names, raw, strict=True)}
+        kept = [m for m in names if w[m] > 0]
+        dropped = [m for m in names if w[m] == 0]
+        reason = (f"leader {names[lead]} over {n} inner folds; weights exp(t) of the paired PAI difference "
+                  f"to the leader; kept {', '.join(kept)}")
+        if dropped:
+            reason += f"; dropped (more than {self.drop_t:g} SE behind) {', '.join(dropped)}"
+        return w, {m: float(v) for m, v in zip(names, t, strict=True)}, reason
+
+    # -- prediction ----------------------------------------------------------------------------
+    def _score(self, history: History, horizon_days: float) -> FloatArray:
+        out = np.zeros(history.grid.n_cells)
+        for choice, fitted, rate in zip(self.choices_, self.members_, self.group_rates_, strict=True):
+            shares = {n: _shares(est._score(est.history_, horizon_days)) for n, est in fitted.items()}
+            s = _combine(choice.weights, shares)
+            s = np.power(s, choice.power)
+            total = s.sum()
+            if total > 0:
+                out += choice.scale * rate * horizon_days * s / total
+        return out
+
+    def predict(self, *, horizon: str | float = "7d") -> RiskSurface:
+        """The risk surface; its ``expected_total`` is the recalibrated total."""
+        from dataclasses import replace
+
+        surface = super().predict(horizon=horizon)
+        return replace(surface, expected_total=float(surface.score.sum()))
+
+    def explain(self) -> dict[str, Any]:
+        """Which models were chosen, per group of categories, and why."""
+        self.check_fitted()
+        return {"model": "auto", "origin": self.until_.isoformat(), "groups": [c.to_dict() for c in self.choices_]}
+
+
+def _shares(score: FloatArray) -> FloatArray:
+    s = np.clip(np.nan_to_num(np.asarray(score, dtype=np.float64)), 0.0, None)
+    total = s.sum()
+    return s / total if total > 0 else s
+
+
+def _combine(weights: dict[str, float], shares: dict[str, FloatArray]) -> FloatArray:
+    out: FloatArray | None = None
+    for n, w in weights.items():
+        if w > 0 and n in shares:
+            out = w * shares[n] if out is None else out + w * shares[n]
+    if out is None:
+        raise InputError("auto kept no candidate")
+    return out
+
+
+def _recalibrate(weights: dict[str, float], names: list[str], parts: list[dict[str, FloatArray]],
+                 calib: list[tuple[FloatArray, float]]) -> tuple[float, float]:
+    """The power ``b`` and total scale ``a`` that fit the inner folds best (Poisson)."""
+    if not parts:
+        return 1.0, 1.0
+    combined = [_combine(weights, {n: _shares(p[n]) for n in names}) for p in parts]
+    obs = sum(float(c[0].sum()) for c in calib)
+    pred = sum(c[1] for c in calib)
+    scale = obs / pred if pred > 0 and obs > 0 else 1.0
+    best, best_ll = 1.0, -np.inf
+    for b in _POWERS:
+        ll = 0.0
+        for s, (y, total) in zip(combined, calib, strict=True):
+            sb = np.power(s, b)
+            lam = scale * total * sb / sb.sum() if sb.sum() > 0 else np.full_like(y, y.mean())
+            lam = 0.999 * lam + 0.001 * lam.sum() / len(lam)
+            ll += float(np.sum(y * np.log(lam) - lam - gammaln(y + 1)))
+        if ll > best_ll:
+            best, best_ll = float(b), ll
+    return best, float(scale)
+
+
+def _digest(model: Forecaster, history: History, horizon_days: float) -> str:
+    h = hashlib.blake2b(digest_size=20)
+    g = history.grid
+    h.update(repr((type(model).__name__, model, horizon_days, history.until.value, g.x0, g.y0, g.cell_size,
+                   g.nx, g.ny, history.categories)).encode())
+    for arr in (history.cell, history.age, history.category):
+        h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()
+
+
+def _cached_score(model: Forecaster, history: History, horizon_days: float) -> FloatArray:
+    key = _digest(model, history, horizon_days)
+    hit = _CACHE.get(key)
+    if hit is not None:
+        _CACHE.move_to_end(key)
+        return hit.astype(np.float64)
+    est = clone(model)
+    est._fit_history(history)
+    score = np.asarray(est._score(history, horizon_days), dtype=np.float32)
+    _CACHE[key] = score
+    if len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return score.astype(np.float64)  # the same values whether cached or not

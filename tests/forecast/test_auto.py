@@ -1,0 +1,171 @@
+"""``auto``: nested selection without leakage, weights that follow the evidence, registration."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from crimelens.forecast import available, make
+from crimelens.forecast.auto import Auto, clear_cache, earlier
+from crimelens.forecast.evaluation import RollingOrigin, backtest
+from crimelens.forecast.history import History
+from crimelens.geo.grid import SquareGrid
+
+CHEAP = ("retro_count", "retro_kde", "prospective", "sepp", "recent")
+X0, Y0, CELL, SIDE = 440_000.0, 4_630_000.0, 100.0, 20
+
+
+def moving_hotspots(seed: int = 3, weeks: int = 70) -> pd.DataFrame:
+    """Hot spots that last about two weeks and then move: last week's map is the right one."""
+    rng = np.random.default_rng(seed)
+    n = SIDE * SIDE
+    t0 = pd.Timestamp("2020-01-06", tz="UTC")
+    rows = []
+    hot = rng.choice(n, 8, replace=False)
+    for w in range(weeks):
+        if w % 2 == 0:
+            hot = rng.choice(n, 8, replace=False)
+        cells = np.concatenate([rng.choice(hot, 60), rng.choice(n, 20)])
+        secs = rng.integers(0, 7 * 86_400, len(cells))
+        rows.append(pd.DataFrame({"cell": cells, "when": t0 + pd.to_timedelta(w * 7 * 86_400 + secs, unit="s")}))
+    f = pd.concat(rows, ignore_index=True)
+    col, row = f["cell"].to_numpy() % SIDE, f["cell"].to_numpy() // SIDE
+    return pd.DataFrame({
+        "occurred_at": f["when"], "x": X0 + (col + rng.random(len(f))) * CELL,
+        "y": Y0 + (row + rng.random(len(f))) * CELL, "category": "theft", "crs": "EPSG:32616",
+    }).sort_values("occurred_at", kind="stable").reset_index(drop=True)
+
+
+def _auto(**kw: object) -> Auto:
+    params: dict[str, object] = {"candidates": CHEAP, "inner_folds": 8, "min_category_incidents": 500,
+                                 "cell_size": CELL}
+    params.update(kw)
+    est = make("auto", **params)
+    assert isinstance(est, Auto)
+    return est
+
+
+def _rewrite_after(frame: pd.DataFrame, when: pd.Timestamp, seed: int = 9) -> pd.DataFrame:
+    """Everything at or after ``when`` moved to random places and categories, plus extra rows."""
+    rng = np.random.default_rng(seed)
+    late = frame["occurred_at"] >= when
+    out = frame.copy()
+    out.loc[late, "x"] = rng.uniform(frame["x"].min(), frame["x"].max(), late.sum())
+    out.loc[late, "y"] = rng.uniform(frame["y"].min(), frame["y"].max(), late.sum())
+    out.loc[late, "category"] = rng.permutation(out.loc[late, "category"].to_numpy())
+    extra = out[late].sample(frac=0.5, random_state=1)
+    return pd.concat([out, extra], ignore_index=True)
+
+
+def test_earlier_cuts_the_past_and_the_inner_window(incidents: pd.DataFrame, grid: SquareGrid,
+                                                   origin: pd.Timestamp) -> None:
+    hist = History.build(incidents, grid, origin)
+    past, observed = earlier(hist, 14.0, 7.0)
+    inner = origin - pd.Timedelta(days=14)
+    direct = History.build(incidents, grid, inner)
+    assert past.until == inner and len(past) == len(direct)
+    assert np.allclose(np.sort(past.age), np.sort(direct.age))
+    when = incidents["occurred_at"]
+    window = incidents[(when >= inner) & (when < inner + pd.Timedelta(days=7))]
+    assert observed.sum() == len(window)
+
+
+def test_nothing_at_or_after_the_origin_moves_the_forecast(incidents: pd.DataFrame, origin: pd.Timestamp) -> None:
+    clear_cache()
+    a = _auto().fit(incidents, until=origin)
+    b = _auto().fit(_rewrite_after(incidents, origin), until=origin)
+    assert np.array_equal(a.predict(horizon="7d").score, b.predict(horizon="7d").score)
+    assert a.explain() == b.explain()
+    # and the rewrite does move a forecast that is allowed to see it
+    c = _auto().fit(_rewrite_after(incidents, origin - pd.Timedelta(days=7)), until=origin)
+    assert not np.array_equal(a.predict(horizon="7d").score, c.predict(horizon="7d").score)
+
+
+def test_backtest_folds_before_a_rewrite_do_not_move(incidents: pd.DataFrame, grid: SquareGrid) -> None:
+    split = RollingOrigin("2020-12-07", "2021-01-04", horizon="7d")
+    cut = pd.Timestamp("2020-12-21", tz="UTC")  # folds 0 and 1 end by this date
+    models = {"auto": _auto(per_category=False)}
+    area = np.arange(grid.n_cells)  # a fixed study area: the default footprint would see the rewrite
+    a = backtest(models, incidents, split, grid=grid, area=area).folds
+    b = backtest(models, _rewrite_after(incidents, cut), split, grid=grid, area=area).folds
+    before = a["origin"] + pd.Timedelta(days=7) <= cut
+    cols = ["pai", "hit_rate", "n", "log_score"]
+    pd.testing.assert_frame_equal(a.loc[before, cols], b.loc[before.to_numpy(), cols])
+    assert not a.loc[~before, cols].equals(b.loc[~before.to_numpy(), cols])
+
+
+def test_auto_follows_the_evidence_to_the_short_memory_model() -> None:
+    data = moving_hotspots()
+    origins = RollingOrigin("2021-03-01", "2021-04-19", horizon="7d")
+    est = _auto(per_category=False)
+    models = {"auto": est, "retro_count": make("retro_count", cell_size=CELL), "recent": make("recent", cell_size=CELL)}
+    rep = backtest(models, data, origins, cell_size=CELL, coverages=(0.05,))
+    mean = rep.folds.groupby("model")["pai"].mean()
+    assert mean["recent"] > 1.3 * mean["retro_count"]  # the data are what the test says they are
+    assert mean["auto"] > 1.3 * mean["retro_count"]
+    assert mean["auto"] >= 0.9 * mean["recent"]
+    fitted = est.fit(data, until=pd.Timestamp("2021-04-19", tz="UTC"))
+    weights = fitted.explain()["groups"][0]["weights"]
+    assert max(weights, key=weights.get) in ("recent", "prospective", "sepp")  # short-memory models
+    assert weights["retro_count"] + weights["retro_kde"] < 0.3
+
+
+def test_thin_evidence_gives_equal_weights(incidents: pd.DataFrame, origin: pd.Timestamp) -> None:
+    est = _auto(inner_folds=2, per_category=False).fit(incidents, until=origin)
+    (group,) = est.explain()["groups"]
+    assert list(group["weights"].values()) == pytest.approx([1 / len(CHEAP)] * len(CHEAP))
+    assert "equal weights" in group["reason"]
+
+
+def test_per_category_groups_and_calibrated_total(incidents: pd.DataFrame, origin: pd.Timestamp) -> None:
+    est = _auto(min_category_incidents=1500).fit(incidents, until=origin)
+    groups = est.explain()["groups"]
+    recent = incidents[(incidents["occurred_at"] < origin)
+                       & (incidents["occurred_at"] >= origin - pd.Timedelta(days=365))]
+    big = {c for c, n in recent["category"].value_counts().items() if n >= 1500}
+    cats = [tuple(g["categories"]) for g in groups]
+    assert 0 < len(big) < 3
+    assert {(c,) for c in big} <= set(cats)
+    assert sorted(c for g in cats for c in g) == sorted(incidents["category"].unique())
+    assert len(cats) == len(big) + 1  # the small categories share one set of weights
+    surf = est.predict(horizon="7d")
+    week = incidents[(incidents["occurred_at"] >= origin) & (incidents["occurred_at"] < origin + pd.Timedelta(days=7))]
+    assert surf.expected().sum() == pytest.approx(len(week), rel=0.25)
+
+
+def test_registered_and_in_the_default_set() -> None:
+    assert "auto" in available("all")
+    with pytest.raises(Exception, match="candidate"):
+        make("auto", candidates=("auto",), cell_size=CELL).fit(moving_hotspots(weeks=10))
+
+
+def test_cli_forecast_defaults_to_auto_and_says_why(tmp_path: Path) -> None:
+    from crimelens.cli.app import app
+    from crimelens.geo.crs import to_wgs84
+
+    data = moving_hotspots(weeks=30)
+    x = 628_000.0 + (data["x"].to_numpy() - X0)  # the same layout in Toronto's UTM zone
+    y = 4_838_000.0 + (data["y"].to_numpy() - Y0)
+    lon, lat = to_wgs84(x, y, "EPSG:32617")
+    local = pd.DatetimeIndex(data["occurred_at"]).tz_convert("America/Toronto")
+    src = tmp_path / "toronto.csv"
+    pd.DataFrame({"occurrencedate": local.strftime("%Y/%m/%d") + " 05:00:00+00", "occurrencehour": local.hour,
+                  "premises_type": "House", "MCI": "Theft Over", "Neighbourhood": "N1",
+                  "Lat": np.round(lat, 7), "Long": np.round(lon, 7)}).to_csv(src, index=False)
+    db = str(tmp_path / "s.duckdb")
+    runner = CliRunner()
+    res = runner.invoke(app, ["ingest", str(src), "--preset", "toronto_mci", "--db", db, "--json"])
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "f.csv"
+    res = runner.invoke(app, ["forecast", "--cell", "100", "--out", str(out), "--db", db, "--json"])
+    assert res.exit_code == 0, res.output
+    payload = json.loads(res.output)
+    assert payload["model"] == "auto"
+    assert payload["chosen"] and "reason" in payload["chosen"][0]
+    assert abs(sum(payload["chosen"][0]["weights"].values()) - 1) < 1e-9
+    assert out.exists()
