@@ -85,10 +85,11 @@ def forecast(
                "trained_on": int(est.n_train_), "saved": str(save) if save else None}
     chosen = ""
     if hasattr(est, "explain"):
-        payload["chosen"] = est.explain()["groups"]
+        groups: list[dict[str, Any]] = est.explain()["groups"]
+        payload["chosen"] = groups
         chosen = "".join(f"\n  {', '.join(g['categories'])}: "
                          + ", ".join(f"{m} {w:.2f}" for m, w in g["weights"].items() if w > 0)
-                         + f" ({g['reason']})" for g in payload["chosen"])
+                         + f" ({g['reason']})" for g in groups)
     emit(payload, as_json, f"{model}: {payload['cells']} cells ranked for {surface.start.date()} to "
                            f"{surface.end.date()} -> {out}{chosen}")
 
