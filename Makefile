@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml requirements/constraints.txt requirements/no-deps.txt
 	$(PIP) install -q -c requirements/constraints.txt -e ".[$(EXTRAS)]"
 	# statsforecast's models work with pandas 3 but its metadata says pandas<3: see the file
 	if [[ ",$(EXTRAS)," == *",analysis,"* ]]; then $(PIP) install -q --no-deps -r requirements/no-deps.txt; fi
+	# axe-core (accessibility checks in the browser tests), build/test time only; the page never loads it
+	if command -v npm >/dev/null; then npm install --no-save --no-package-lock --prefix . axe-core@4 >/dev/null \
+	  || echo "axe-core not installed: the accessibility tests will skip"; fi
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
