@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -117,3 +118,144 @@ BAD_MESSAGES: list[tuple[bytes, list[str]]] = [
     (json.dumps(socrata_record(900, date="yesterday-ish")).encode(), ["bad_date"]),
     (json.dumps({k: v for k, v in socrata_record(901).items() if k != "id"}).encode(), ["missing_id"]),
 ]
+
+
+MQTT_URL = os.environ.get("CRIMELENS_MQTT_URL", "mqtt://127.0.0.1:1883")
+AMQP_URL = os.environ.get("CRIMELENS_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672")
+
+
+@dataclass(frozen=True)
+class MqttTopic:
+    """A topic made for one test, and the client id of its persistent session."""
+
+    base: str
+    topic: str
+    durable: str
+
+    @property
+    def url(self) -> str:
+        """The consumer's URL (topic in the path)."""
+        return f"{self.base}/{self.topic}"
+
+    def publish(self, payloads: list[bytes]) -> None:
+        """Publish ``payloads`` at QoS 1, waiting for each PUBACK."""
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        parts = urlsplit(self.base)
+        client = mqtt.Client(CallbackAPIVersion.VERSION2)
+        client.connect(parts.hostname or "127.0.0.1", parts.port or 1883)
+        client.loop_start()
+        try:
+            for p in payloads:
+                client.publish(self.topic, p, qos=1).wait_for_publish(10)
+        finally:
+            client.disconnect()
+            client.loop_stop()
+
+    def open_session(self) -> None:
+        """Create the persistent session and its QoS 1 subscription (so messages queue for it)."""
+        from crimelens.stream import StreamOptions
+        from crimelens.stream.mqtt import MqttBroker
+
+        broker = MqttBroker(StreamOptions(url=self.url, durable=self.durable, batch=500))
+
+        async def go() -> None:
+            await broker.open()
+            await broker.close()
+
+        asyncio.run(go())
+
+    def end_session(self) -> None:
+        """Remove the session from the broker (a clean start with no expiry)."""
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+        parts = urlsplit(self.base)
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.durable,
+                             protocol=MQTTProtocolVersion.MQTTv5)
+        client.connect(parts.hostname or "127.0.0.1", parts.port or 1883, clean_start=True)
+        client.loop_start()
+        time.sleep(0.2)
+        client.disconnect()
+        client.loop_stop()
+
+
+@pytest.fixture
+def mqtt_topic() -> Iterator[MqttTopic]:
+    """A unique topic with a persistent session already subscribed to it."""
+    if not _reachable("tcp://" + MQTT_URL.split("://", 1)[1]):
+        pytest.skip(f"no MQTT broker at {MQTT_URL} (start mosquitto)")
+    pytest.importorskip("paho.mqtt", reason="paho-mqtt is not installed (pip install 'crimelens[stream]')")
+    tag = uuid.uuid4().hex[:12]
+    topic = MqttTopic(MQTT_URL, f"crimelens/test/{tag}", f"cltest-{tag}")
+    topic.open_session()
+    try:
+        yield topic
+    finally:
+        topic.end_session()
+
+
+@dataclass(frozen=True)
+class AmqpQueue:
+    """A durable queue made for one test."""
+
+    base: str
+    name: str
+
+    @property
+    def url(self) -> str:
+        """The consumer's URL (queue in the path)."""
+        return f"{self.base}/{self.name}"
+
+    def _run(self, fn: Any) -> Any:
+        import aio_pika
+
+        async def go() -> Any:
+            conn = await aio_pika.connect(self.base + "/")
+            try:
+                return await fn(await conn.channel())
+            finally:
+                await conn.close()
+
+        return asyncio.run(go())
+
+    def publish(self, payloads: list[bytes]) -> None:
+        """Publish ``payloads`` as persistent messages to the queue (default exchange)."""
+        import aio_pika
+
+        async def go(ch: Any) -> None:
+            for p in payloads:
+                await ch.default_exchange.publish(aio_pika.Message(p, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                                                  routing_key=self.name)
+
+        self._run(go)
+
+    def counts(self) -> tuple[int, int]:
+        """(messages ready, consumers) on the queue."""
+        async def go(ch: Any) -> tuple[int, int]:
+            q = await ch.declare_queue(self.name, durable=True, passive=True)
+            return q.declaration_result.message_count, q.declaration_result.consumer_count
+
+        return self._run(go)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def amqp_queue() -> Iterator[AmqpQueue]:
+    """A unique durable queue, deleted after the test."""
+    if not _reachable("tcp://" + AMQP_URL.split("@")[-1]):
+        pytest.skip(f"no AMQP broker at {AMQP_URL.split('@')[-1]} (start rabbitmq-server)")
+    pytest.importorskip("aio_pika", reason="aio-pika is not installed (pip install 'crimelens[stream]')")
+    q = AmqpQueue(AMQP_URL, f"cltest_{uuid.uuid4().hex[:12]}")
+
+    async def declare(ch: Any) -> None:
+        await ch.declare_queue(q.name, durable=True)
+
+    async def delete(ch: Any) -> None:
+        await ch.queue_delete(q.name)
+
+    q._run(declare)
+    try:
+        yield q
+    finally:
+        q._run(delete)

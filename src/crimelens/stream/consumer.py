@@ -1,12 +1,14 @@
-"""A NATS JetStream consumer that loads micro-batches of incident records into a store.
+"""The consumer loop: micro-batches from any broker (NATS JetStream, MQTT, AMQP) into a store.
 
 Each micro-batch (up to ``batch`` messages, gathered for at most ``max_wait`` seconds) is
 decoded (:mod:`crimelens.stream.records`), cleaned with the mapping and loaded in one
 transaction through :func:`crimelens.ingest.ingest_chunks`. Its messages are acknowledged only
-after the commit; if the load fails they are negatively acknowledged (redelivered at once) and
-the error is raised. Delivery is at least once; because incident ids and row hashes depend on
-the record alone, a redelivered record counts as a duplicate (or an update) and the store holds
-each incident exactly once.
+after the commit; if the load fails they are negatively acknowledged (redelivered) and the
+error is raised. Delivery is at least once; because incident ids and row hashes depend on the
+record alone, a redelivered record counts as a duplicate (or an update) and the store holds
+each incident exactly once. The broker is chosen by the URL's scheme
+(:mod:`crimelens.stream.broker`); each broker is one small class (``jetstream``, ``mqtt``,
+``amqp``).
 """
 
 from __future__ import annotations
@@ -19,42 +21,36 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
-import nats
-import nats.errors
-import nats.js.errors
-from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-
-from crimelens.exceptions import CrimelensError
 from crimelens.ingest import ingest_chunks
 from crimelens.sources.mapping import Mapping
-from crimelens.stream.records import Message, batch_sha256, decode, rejected_table, to_chunks
+from crimelens.stream.broker import Broker, StreamError, parse_url, safe_url
+from crimelens.stream.records import MAX_BYTES, Message, batch_sha256, decode, rejected_table, to_chunks
 
 if TYPE_CHECKING:
-    from nats.aio.client import Client
-    from nats.js.client import JetStreamContext
-
     from crimelens.store.base import IngestReport, Store
+
+__all__ = ["StreamError", "StreamOptions", "StreamSummary", "consume", "load_batch", "open_broker", "safe_url"]
 
 log = logging.getLogger("crimelens.stream")
 
 
-class StreamError(CrimelensError, ConnectionError):
-    """The NATS server, stream or consumer cannot be used, or a micro-batch failed to load."""
-
-
 @dataclass(slots=True)
 class StreamOptions:
-    """Where to consume from and how (see ``crimelens stream --help``)."""
+    """Where to consume from and how (see ``crimelens stream --help``).
 
-    stream: str
-    subject: str
+    ``stream`` and ``subject`` name the JetStream stream and subject (NATS only); an MQTT topic
+    or AMQP queue is the URL's path (``mqtt://host:1883/sensors/#``, ``amqp://host/QUEUE``)
+    unless ``subject`` gives it. ``durable`` names the NATS durable consumer and the MQTT client
+    id of the persistent session.
+    """
+
+    stream: str = ""
+    subject: str = ""
     url: str = "nats://127.0.0.1:4222"
     durable: str = "crimelens"
     batch: int = 500
@@ -66,6 +62,12 @@ class StreamOptions:
     connect_timeout: float = 3.0
     #: Source name recorded with each incident (default: the mapping's name).
     source: str | None = None
+    #: Largest message body decoded; larger ones are quarantined as ``too_large``.
+    max_bytes: int = MAX_BYTES
+    #: Seconds an MQTT broker keeps the persistent session (and its queued messages) while away.
+    session_expiry: float = 7 * 86400.0
+    #: Longest pause between reconnection attempts (seconds; the delay doubles up to it).
+    reconnect_max: float = 30.0
 
     def __post_init__(self) -> None:
         if self.batch < 1:
@@ -74,6 +76,18 @@ class StreamOptions:
             raise ValueError("max_wait must be positive")
         if self.idle_exit is not None and self.idle_exit < 0:
             raise ValueError("idle_exit must not be negative")
+        if self.max_bytes < 1:
+            raise ValueError("max_bytes must be at least 1")
+
+    @property
+    def kind(self) -> str:
+        """``nats``, ``mqtt`` or ``amqp``, from the URL's scheme."""
+        return parse_url(self.url).kind
+
+    @property
+    def topic(self) -> str:
+        """The MQTT topic or AMQP queue: ``subject`` if given, else the URL's path."""
+        return self.subject or parse_url(self.url).path
 
 
 @dataclass(slots=True)
@@ -124,6 +138,22 @@ class StreamSummary:
 OnBatch = Callable[["IngestReport", list[Message]], None]
 
 
+def open_broker(options: StreamOptions) -> Broker:
+    """The broker class for ``options.url`` (its client library is imported only then)."""
+    kind = options.kind
+    if kind == "mqtt":
+        from crimelens.stream.mqtt import MqttBroker
+
+        return MqttBroker(options)
+    if kind == "amqp":
+        from crimelens.stream.amqp import AmqpBroker
+
+        return AmqpBroker(options)
+    from crimelens.stream.jetstream import JetStreamBroker
+
+    return JetStreamBroker(options)
+
+
 def consume(
     store: Store,
     mapping: Mapping,
@@ -134,7 +164,7 @@ def consume(
     stop: threading.Event | None = None,
     handle_signals: bool = False,
 ) -> StreamSummary:
-    """Consume ``options.stream`` into ``store`` until idle (``idle_exit``) or ``stop`` is set.
+    """Consume ``options.url`` into ``store`` until idle (``idle_exit``) or ``stop`` is set.
 
     With ``handle_signals`` (main thread only), SIGINT and SIGTERM set ``stop``: the batch in
     hand is loaded and acknowledged, then the run ends; a second signal acts as usual.
@@ -142,63 +172,53 @@ def consume(
     Raises
     ------
     StreamError
-        When the server cannot be reached, the stream does not exist, the durable consumer
-        filters another subject, or a micro-batch fails to load (its messages are then
-        redelivered, none acknowledged).
+        When the broker cannot be reached, the stream, topic or queue cannot be read, the NATS
+        durable consumer filters another subject, or a micro-batch fails to load (its messages
+        are then redelivered, none acknowledged).
     """
     stop = stop or threading.Event()
+    broker = open_broker(options)
     with _signals(stop, enabled=handle_signals):
-        return asyncio.run(_run(store, mapping, options, key=key, on_batch=on_batch, stop=stop))
+        return asyncio.run(_run(broker, store, mapping, options, key=key, on_batch=on_batch, stop=stop))
 
 
 def load_batch(store: Store, mapping: Mapping, messages: list[Message], *, key: bytes, stream: str,
-               source: str | None = None) -> IngestReport:
-    """Decode, clean and load one micro-batch in one transaction; returns its accounting."""
+               source: str | None = None, scheme: str = "nats", max_bytes: int | None = MAX_BYTES) -> IngestReport:
+    """Decode, clean and load one micro-batch in one transaction; returns its accounting.
+
+    Its load-log and quarantine ``file`` is ``SCHEME:STREAM#FIRST-LAST`` (broker positions).
+    """
     name = source or mapping.name
     batch_id = uuid.uuid4().hex
     seqs = [m.seq for m in messages]
-    label = f"nats:{stream}#{min(seqs)}-{max(seqs)}" if seqs else f"nats:{stream}"
-    decoded = decode(messages)
+    label = f"{scheme}:{stream}#{min(seqs)}-{max(seqs)}" if seqs else f"{scheme}:{stream}"
+    decoded = decode(messages, max_bytes=max_bytes)
     rejected = rejected_table(decoded.rejections, source=name, file=label, batch_id=batch_id)
     return ingest_chunks(store, to_chunks(decoded.records, sorted(mapping.columns())), mapping, key=key,
                          file=label, sha256=batch_sha256(messages), batch_id=batch_id, source=name,
                          rejected=rejected)
 
 
-def safe_url(url: str) -> str:
-    """``url`` without credentials, for messages."""
-    parts = urlsplit(url if "://" in url else f"nats://{url}")
-    host = parts.hostname or ""
-    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}"
-
-
-async def _run(store: Store, mapping: Mapping, opts: StreamOptions, *, key: bytes, on_batch: OnBatch | None,
-               stop: threading.Event) -> StreamSummary:
-    summary = StreamSummary(opts.stream, opts.subject, opts.source or mapping.name, mapping.name)
-    nc = await _connect(opts)
+async def _run(broker: Broker, store: Store, mapping: Mapping, opts: StreamOptions, *, key: bytes,
+               on_batch: OnBatch | None, stop: threading.Event) -> StreamSummary:
+    summary = StreamSummary(opts.stream or broker.where, opts.subject or broker.where, opts.source or mapping.name,
+                            mapping.name)
+    await broker.open()
     try:
-        sub = await _subscribe(nc.jetstream(), opts)
         idle_since = time.monotonic()
         while not stop.is_set():
-            msgs = await _fetch(sub, opts.batch, opts.max_wait)
-            if not msgs:
+            messages = await broker.fetch(opts.batch, opts.max_wait)
+            if not messages:
                 if opts.idle_exit is not None and time.monotonic() - idle_since >= opts.idle_exit:
                     summary.stopped_by = "idle"
                     break
                 continue
-            messages = [Message(m.metadata.sequence.stream, m.data) for m in msgs]
             seqs = [m.seq for m in messages]
-            report = await _load(store, mapping, opts, msgs, messages, key)
-            try:
-                for m in msgs:
-                    await m.ack()
-                await nc.flush()
-            except nats.errors.Error as exc:
-                raise StreamError(f"batch committed but its acks failed ({type(exc).__name__}); its "
-                                  f"{len(msgs)} messages will be redelivered and count as duplicates") from exc
+            report = await _load(broker, store, mapping, opts, messages, key)
+            await broker.ack(messages)
             summary.add(report, messages)
-            log.info("batch %s: seq %s-%s read %d stored %d updated %d duplicates %d quarantined %d",
-                     summary.batches, min(seqs), max(seqs), report.read, report.stored,
+            log.info("batch %s: %s %s-%s read %d stored %d updated %d duplicates %d quarantined %d",
+                     summary.batches, broker.scheme, min(seqs), max(seqs), report.read, report.stored,
                      report.updated, report.duplicates, report.quarantined)
             if on_batch is not None:
                 on_batch(report, messages)
@@ -206,94 +226,30 @@ async def _run(store: Store, mapping: Mapping, opts: StreamOptions, *, key: byte
         if stop.is_set():
             summary.stopped_by = "stop"
     finally:
-        await nc.close()
+        await broker.close()
     return summary
 
 
-async def _load(store: Store, mapping: Mapping, opts: StreamOptions, msgs: list[Msg], messages: list[Message],
+async def _load(broker: Broker, store: Store, mapping: Mapping, opts: StreamOptions, messages: list[Message],
                 key: bytes) -> IngestReport:
-    """Load in a worker thread, telling the server the batch is in progress while it runs."""
+    """Load in a worker thread, telling the broker the batch is in progress while it runs."""
     task = asyncio.ensure_future(asyncio.to_thread(
-        load_batch, store, mapping, messages, key=key, stream=opts.stream, source=opts.source))
+        load_batch, store, mapping, messages, key=key, stream=broker.where, source=opts.source,
+        scheme=broker.scheme, max_bytes=opts.max_bytes))
     try:
         while True:
             done, _ = await asyncio.wait({task}, timeout=max(opts.ack_wait / 3, 0.5))
             if done:
                 return task.result()
-            with suppress(nats.errors.Error):  # a lost connection shows when the batch is acked
-                for m in msgs:
-                    await m.in_progress()
+            await broker.in_progress(messages)
     except BaseException as exc:
         if not task.done():  # cancelled: the thread finishes, but its batch is never acked
-            log.warning("load interrupted; %d messages left unacknowledged for redelivery", len(msgs))
+            log.warning("load interrupted; %d messages left unacknowledged for redelivery", len(messages))
             raise
-        with suppress(nats.errors.Error):  # unreachable server: redelivered after ack_wait instead
-            for m in msgs:
-                await m.nak()
-        log.warning("batch of %d messages failed to load; none acknowledged, all redelivered", len(msgs))
-        raise StreamError(f"loading a batch of {len(msgs)} messages failed ({type(exc).__name__}: "
+        await broker.nak(messages)
+        log.warning("batch of %d messages failed to load; none acknowledged, all redelivered", len(messages))
+        raise StreamError(f"loading a batch of {len(messages)} messages failed ({type(exc).__name__}: "
                           f"{str(exc).splitlines()[0] if str(exc) else ''}); none were acknowledged") from exc
-
-
-async def _connect(opts: StreamOptions) -> Client:
-    errors: list[BaseException] = []
-
-    async def note(exc: Exception) -> None:
-        errors.append(exc)
-        log.debug("nats: %s: %s", type(exc).__name__, exc)
-
-    where = safe_url(opts.url)
-    try:
-        return await asyncio.wait_for(
-            nats.connect(opts.url, connect_timeout=opts.connect_timeout, error_cb=note),
-            opts.connect_timeout + 1,
-        )
-    except (OSError, nats.errors.Error, TimeoutError) as exc:
-        last = errors[-1] if errors else exc
-        raise StreamError(f"cannot reach NATS at {where} ({type(last).__name__}: {last})") from exc
-
-
-async def _subscribe(js: JetStreamContext, opts: StreamOptions) -> JetStreamContext.PullSubscription:
-    try:
-        await js.stream_info(opts.stream)
-    except nats.js.errors.NotFoundError as exc:
-        raise StreamError(f"stream {opts.stream!r} not found on {safe_url(opts.url)}") from exc
-    except nats.errors.Error as exc:  # e.g. the server runs without JetStream
-        raise StreamError(f"JetStream is not available at {safe_url(opts.url)} ({type(exc).__name__})") from exc
-    try:
-        info = await js.consumer_info(opts.stream, opts.durable)
-        bound = info.config.filter_subject
-        if bound and bound != opts.subject:
-            raise StreamError(f"durable consumer {opts.durable!r} reads subject {bound!r}, not {opts.subject!r}; "
-                              f"give another --durable")
-    except nats.js.errors.NotFoundError:
-        pass
-    config = ConsumerConfig(durable_name=opts.durable, ack_policy=AckPolicy.EXPLICIT,
-                            deliver_policy=DeliverPolicy.ALL, ack_wait=opts.ack_wait)
-    try:
-        return await js.pull_subscribe(opts.subject, durable=opts.durable, stream=opts.stream, config=config)
-    except nats.js.errors.APIError as exc:
-        raise StreamError(f"cannot create consumer {opts.durable!r} on stream {opts.stream!r}: "
-                          f"{exc.description or exc}") from exc
-
-
-async def _fetch(sub: JetStreamContext.PullSubscription, batch: int, max_wait: float) -> list[Msg]:
-    """Up to ``batch`` messages, gathered for at most ``max_wait`` seconds."""
-    msgs: list[Msg] = []
-    deadline = time.monotonic() + max_wait
-    while len(msgs) < batch:
-        left = deadline - time.monotonic()
-        if left < 0.01:
-            break
-        try:
-            msgs.extend(await sub.fetch(batch - len(msgs), timeout=left))
-        except (TimeoutError, nats.errors.TimeoutError):
-            break
-        except nats.errors.Error as exc:
-            if msgs:  # load what is in hand; the error shows again on the next fetch
-                break
-            raise StreamError(f"fetching from NATS failed ({type(exc).__name__}: {exc})") from exc
-    return msgs
 
 
 @contextmanager

@@ -8,10 +8,12 @@ such objects, or NDJSON (one object per line). Values become the strings a CSV r
 give: strings as they are, numbers in JSON spelling, booleans as ``true``/``false``, nested
 objects and arrays as compact JSON, ``null`` as a missing value.
 
-A body that is not valid JSON, and a JSON value that is not an object, cannot be cleaned: each
-becomes one quarantine row (reason ``bad_json`` or ``not_an_object``) whose "line" is the
-message's stream sequence. Records that parse are cleaned like file rows; the rows cleaning
-rejects are quarantined with the same sequence as their line.
+A body that is not valid JSON, a JSON value that is not an object, and a body over the size
+limit cannot be cleaned: each becomes one quarantine row (reason ``bad_json``, ``not_an_object``
+or ``too_large``, the latter keeping only the first bytes) whose "line" is the message's broker
+position (NATS stream sequence, MQTT packet id, AMQP delivery tag). Records that parse are
+cleaned like file rows; the rows cleaning rejects are quarantined with the same position as their
+line.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -32,15 +34,26 @@ from crimelens.sources.readers import RawChunk
 REASONS = {
     "bad_json": "message is not valid UTF-8 JSON",
     "not_an_object": "JSON value is not an object (one incident record)",
+    "too_large": "message is larger than the size limit (first bytes kept)",
 }
+
+#: Default largest message body decoded (bytes); larger bodies are quarantined as ``too_large``.
+MAX_BYTES = 1_048_576
+#: Bytes of an oversized body kept in its quarantine row.
+_KEEP = 256
 
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One stream message: its stream sequence and its body."""
+    """One broker message: its position (stream sequence, packet id, delivery tag) and its body.
+
+    ``handle`` is the broker's own delivery object (to acknowledge it); it takes no part in
+    equality.
+    """
 
     seq: int
     data: bytes
+    handle: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,10 +73,18 @@ class Decoded:
     rejections: list[Rejection]
 
 
-def decode(messages: Iterable[Message]) -> Decoded:
-    """Parse message bodies into flat string records (see the module docstring)."""
+def decode(messages: Iterable[Message], *, max_bytes: int | None = MAX_BYTES) -> Decoded:
+    """Parse message bodies into flat string records (see the module docstring).
+
+    Bodies longer than ``max_bytes`` (None: no limit) are rejected as ``too_large``.
+    """
     out = Decoded([], [])
     for msg in messages:
+        if max_bytes is not None and len(msg.data) > max_bytes:
+            head = msg.data[:_KEEP].decode("utf-8", errors="replace")
+            raw = json.dumps({"_message_head": head, "_bytes": len(msg.data)}, ensure_ascii=False)
+            out.rejections.append(Rejection(msg.seq, "too_large", raw))
+            continue
         try:
             text = msg.data.decode("utf-8")
         except UnicodeDecodeError:
