@@ -81,7 +81,7 @@ class ReadView(RollupCounts, DuckDBStore):
     def __init__(self, parent: DuckDBStore, runtime: Runtime | None = None) -> None:  # skips the parent's connect
         self.url = parent.url
         self.read_only = True
-        self.con = parent.con.cursor()
+        self.con = parent.cursor()
         self.runtime = runtime
 
 
@@ -214,7 +214,7 @@ class Runtime:
             self._open_postgres(settings.db)
         else:
             self.store = DuckDBStore(settings.db)
-            self.writer = self.store.con.cursor()
+            self.writer = self.store.cursor()
             self._create_tables()
 
     def _open_postgres(self, url: str) -> None:

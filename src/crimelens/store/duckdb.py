@@ -7,6 +7,12 @@ then classified against what is stored (new → insert, same id and different ``
 update, same hash → duplicate) and committed at once, so a killed process leaves all or nothing
 of the file. DuckDB allows one writing process per file; a second writer gets
 :class:`~crimelens.exceptions.StoreBusyError`.
+
+**Encryption at rest.** With a key configured (``CRIMELENS_DB_KEY`` or ``CRIMELENS_DB_KEY_FILE``,
+see :mod:`crimelens.store.keys`) the file is opened through DuckDB's database encryption
+(``ATTACH … (ENCRYPTION_KEY …)``): every block, the restricted ``incident_personal`` table
+included, is AES-GCM encrypted on disk. A wrong or missing key is one :class:`StoreError` and the
+file is not touched.
 """
 
 from __future__ import annotations
@@ -25,23 +31,37 @@ from crimelens.exceptions import InputError, StoreBusyError, StoreError
 from crimelens.filters import IncidentFilter
 from crimelens.schema import ADDED_COLUMNS, INCIDENT_COLUMNS, INCIDENT_SCHEMA, PERSONAL_SCHEMA, QUARANTINE_SCHEMA
 from crimelens.store.base import ChunkRouter, ChunkSplit, IngestReport
+from crimelens.store.keys import CRYPTO_ENV, KEY_ENV, KEY_FILE_ENV, StoreKey, crypto_choice, store_key
 from crimelens.store.sql import add_columns_sql, counts_sql, ddl_for, where_clause
 
 SCHEMA_VERSION = 2  # 2: record_kind and the subject columns (schema.ADDED_COLUMNS)
 LOAD_MEMORY_LIMIT = "512MB"
 LOAD_THREADS = 1
+#: The catalog name of an encrypted store file attached to the in-memory connection.
+CATALOG = "store"
 
 
 class DuckDBStore:
     """A crimelens store in a DuckDB file (or ``:memory:``)."""
 
-    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+    #: The attached catalog when the file is encrypted (cursors must ``USE`` it), else None.
+    catalog: str | None = None
+
+    def __init__(self, path: str | Path, *, read_only: bool = False, key: StoreKey | None = None) -> None:
         self.url = str(path)
         self.read_only = read_only
         if read_only and self.url != ":memory:" and not Path(self.url).exists():
             raise InputError(f"{self.url}: no such store (run `crimelens ingest` first)")
+        key = key or (store_key() if self.url != ":memory:" else None)
         try:
-            self.con = duckdb.connect(self.url, read_only=read_only)
+            self.con = duckdb.connect(self.url, read_only=read_only) if key is None else self._attach(key)
+        except duckdb.CatalogException as exc:
+            raise StoreError(_key_problem(self.url, str(exc), key)) from exc
+        except duckdb.InvalidInputException as exc:
+            if "encryption key" not in str(exc).lower():
+                raise StoreError(f"cannot open store {self.url}: {str(exc).splitlines()[0]}") from exc
+            raise StoreError(f"cannot open store {self.url}: wrong encryption key"
+                             f" (from {key.origin if key else KEY_ENV})") from exc
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 raise StoreBusyError(
@@ -58,6 +78,29 @@ class DuckDBStore:
             self.con.close()
             raise StoreError(f"store {self.url} has schema version 1; open it for writing once "
                              "(any ingest) to upgrade it")
+
+    def _attach(self, key: StoreKey) -> duckdb.DuckDBPyConnection:
+        """An in-memory connection with the encrypted file attached as :data:`CATALOG` and in use."""
+        con = duckdb.connect(":memory:")
+        try:
+            if not self.read_only:
+                _load_cipher(con)
+            mode = "READ_ONLY, " if self.read_only else ""
+            quoted, secret = self.url.replace("'", "''"), key.secret.replace("'", "''")
+            con.execute(f"ATTACH '{quoted}' AS {CATALOG} ({mode}ENCRYPTION_KEY '{secret}')")
+            con.execute(f"USE {CATALOG}")
+        except BaseException:
+            con.close()
+            raise
+        self.catalog = CATALOG
+        return con
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A new cursor on this store's database (the encrypted catalog, when there is one)."""
+        cur = self.con.cursor()
+        if self.catalog is not None:
+            cur.execute(f"USE {self.catalog}")
+        return cur
 
     # -- schema ---------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -225,6 +268,9 @@ class DuckDBBatch:
         if _scalar(self.con, "SELECT count(*) FROM (SELECT 1 FROM incidents WHERE source = ? LIMIT 1)",
                    [self.source]):
             self._committed = self.con.cursor()
+            row = self.con.execute("SELECT current_database()").fetchone()
+            catalog = str(row[0] if row else "memory").replace('"', '""')
+            self._committed.execute(f'USE "{catalog}"')  # a cursor starts on the default catalog
         return self
 
     def route(self, incidents: pa.Table, personal: pa.Table) -> ChunkSplit:
@@ -359,3 +405,29 @@ class DuckDBBatch:
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> int:
     rows = con.execute(sql, list(params)).fetchall()  # fetched to the end: no result left pending
     return int(rows[0][0]) if rows and rows[0][0] is not None else 0
+
+
+def _load_cipher(con: duckdb.DuckDBPyConnection) -> None:
+    """Make ``con`` able to write encrypted blocks: OpenSSL from ``httpfs``, or (explicitly
+    accepted through ``CRIMELENS_DB_CRYPTO=mbedtls-unsafe``) DuckDB's built-in implementation."""
+    if crypto_choice() == "mbedtls-unsafe":
+        con.execute("SET force_mbedtls_unsafe = true")
+        return
+    try:
+        con.execute("LOAD httpfs")
+    except duckdb.Error as exc:
+        raise StoreError(
+            "writing an encrypted DuckDB store needs DuckDB's httpfs extension (OpenSSL): run "
+            f"INSTALL httpfs where the network allows, or set {CRYPTO_ENV}=mbedtls-unsafe to accept "
+            "DuckDB's built-in cipher (not securely random)") from exc
+
+
+def _key_problem(url: str, message: str, key: StoreKey | None) -> str:
+    """The one line for a DuckDB catalog error raised while opening ``url``."""
+    low = message.lower()
+    if "without a key" in low:
+        return f"store {url} is encrypted: set {KEY_ENV} or {KEY_FILE_ENV} to its key"
+    if "not encrypted" in low and key is not None:
+        return (f"store {url} is not encrypted but {key.origin} is set: unset it, or copy the store into "
+                "an encrypted one (docs/service.md, Encryption at rest)")
+    return f"cannot open store {url}: {message.splitlines()[0]}"
