@@ -18,6 +18,7 @@ from sklearn.base import clone
 
 from crimelens.exceptions import InputError
 from crimelens.forecast.base import Forecaster, _crs_of
+from crimelens.forecast.calibration import fold_parts
 from crimelens.forecast.evaluation.metrics import poisson_log_score, score_coverage
 from crimelens.forecast.evaluation.report import BacktestReport
 from crimelens.forecast.evaluation.splitter import RollingOrigin
@@ -102,6 +103,7 @@ def backtest(
     horizon_days = parse_horizon(splitter.horizon)
     folds = splitter.folds()
     rows: list[dict[str, Any]] = []
+    calib: list[dict[str, Any]] = []
     total = len(folds) * len(models)
     done = 0
     timeline = Timeline.build(data, g)
@@ -124,7 +126,9 @@ def backtest(
             surface = est.predict(horizon=horizon_days)
             t2 = time.perf_counter()
             score = surface.score[cells]
-            log_score = poisson_log_score(surface.expected()[cells], observed)
+            expected = surface.expected()[cells]
+            log_score = poisson_log_score(expected, observed)
+            calib.append({"model": name, "fold": fold.index, **fold_parts(expected, observed)})
             for cov in coverages:
                 cs = score_coverage(score, observed, cov)
                 rows.append({
@@ -138,6 +142,7 @@ def backtest(
         baseline=baseline,
         area_cells=len(cells),
         n_folds=len(folds),
+        calibration=pd.DataFrame(calib),
         settings={
             "label": label,
             "cell_size_m": g.cell_size,

@@ -15,6 +15,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from crimelens.forecast.calibration import CalibrationSummary, summarise
+
 FloatArray = npt.NDArray[np.float64]
 METRICS = ("pai", "hit_rate", "pei")
 
@@ -54,6 +56,9 @@ class BacktestReport:
     n_folds : int
     settings : dict
         Everything that shaped the result (cell size, horizon, origins, model parameters).
+    calibration : DataFrame
+        One row per model and fold of additive calibration parts
+        (:func:`crimelens.forecast.calibration.fold_parts`).
     """
 
     folds: pd.DataFrame
@@ -62,6 +67,14 @@ class BacktestReport:
     area_cells: int
     n_folds: int
     settings: dict[str, Any] = field(default_factory=dict)
+    calibration: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def calibration_summary(self) -> dict[str, CalibrationSummary]:
+        """Per model: observed/expected, reliability by decile and the Poisson PIT histogram."""
+        if self.calibration.empty:
+            return {}
+        return {str(m): summarise(g.drop(columns=["model", "fold"]))
+                for m, g in self.calibration.groupby("model", sort=False)}
 
     @property
     def models(self) -> list[str]:
@@ -117,6 +130,7 @@ class BacktestReport:
             "cells": self.area_cells,
             "models": models,
             "baseline": self.baseline,
+            "calibration": {m: c.to_dict() for m, c in self.calibration_summary().items()},
             "settings": self.settings,
             "definitions": {
                 "hit_rate": "n / N: share of test-window incidents in the flagged cells",
@@ -125,6 +139,8 @@ class BacktestReport:
                 "oracle": "PAI of n* (the ceiling in each window)",
                 "study_area": "jurisdiction cells if given, else every cell with an incident in the data",
                 "ci": "95% circular block bootstrap over folds of the paired PAI difference to the baseline",
+                "calibration": "expected vs observed totals per decile of expected count (lowest first), "
+                               "and the non-randomised Poisson PIT histogram (10 bins; flat = calibrated)",
             },
         }
 
@@ -155,6 +171,13 @@ class BacktestReport:
                     f"{_fmt(r.get('pei'), '.3f')} | {_fmt(r.get('log_score'), '.4f')} | {diff} | "
                     f"{_fmt(r.get('fit_s'), '.2f')} |"
                 )
+        calib = self.calibration_summary()
+        if calib:
+            lines += ["", "## Calibration of expected counts", "",
+                      "| model | observed / expected | reliability error | top decile obs / exp | PIT max deviation |",
+                      "|---|---:|---:|---:|---:|"]
+            lines += [f"| {m} | {c.ratio:.3f} | {c.reliability_error:.3f} | {_fmt(c.top_decile_ratio, '.3f')} | "
+                      f"{c.pit_max_dev:.3f} |" for m, c in calib.items()]
         return "\n".join(lines) + "\n"
 
 
