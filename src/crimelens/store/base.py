@@ -1,4 +1,4 @@
-"""The store protocol every backend implements, and :func:`connect`.
+"""The store protocol every backend implements (the factory is :mod:`crimelens.store.connect`).
 
 A store holds four tables: ``incidents`` (canonical, one row per ``(source, incident_id)``),
 ``incident_personal`` (restricted originals of personal fields), ``quarantine`` (rejected rows
@@ -245,14 +245,10 @@ class ChunkRouter:
         return part
 
 
-def connect(url: str, *, read_only: bool = False) -> Store:
-    """Open the store at ``url``: a DuckDB file path (default) or ``postgresql://...``."""
-    if url.startswith(("postgresql://", "postgres://")):
-        from crimelens.store.postgres import PostgresStore
+def __getattr__(name: str) -> Any:
+    """Old imports of ``connect`` from here still work (it moved to :mod:`crimelens.store.connect`)."""
+    if name == "connect":
+        from crimelens.store.connect import connect
 
-        pg: Store = PostgresStore(url, read_only=read_only)
-        return pg
-    from crimelens.store.duckdb import DuckDBStore
-
-    store: Store = DuckDBStore(url, read_only=read_only)
-    return store
+        return connect
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
