@@ -83,6 +83,8 @@ CATEGORIES: tuple[Category, ...] = (
     # other
     _c("other_crime", "other", "none", "none", "leaf", "a crime the source does not classify further"),
     _c("unknown", "other", "none", "none", "leaf", "no usable offence information"),
+    _c("gunshot_detected", "other", "none", "none", "leaf",
+       "acoustic gunshot detection (a sensor event, not a recorded crime)"),
     # roll-ups for coarse sources
     _c("assault", "violent", "person", "none", "rollup", "aggravated + simple assault"),
     _c("sexual_offense", "violent", "person", "none", "rollup", "rape + other sexual offences"),

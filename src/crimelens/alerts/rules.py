@@ -13,6 +13,15 @@ A rule book looks like this (TOML)::
     days = 7
 
     [[rule]]
+    name = "gunfire cluster"
+    type = "series"                # windows shorter than a day: `hours` replaces `days`
+    categories = ["gunshot_detected"]
+    min_count = 3                  # 3 acoustic detections within 500 m in the last hour
+    radius_m = 500
+    hours = 1
+    severity = "high"
+
+    [[rule]]
     name = "any homicide"
     type = "watch"                 # every incident of these categories
     categories = ["homicide"]
@@ -47,6 +56,7 @@ import json
 import tomllib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -81,6 +91,8 @@ class Rule:
     min_count: int = 3
     radius_m: float = 400.0
     days: int = 7
+    #: A window in hours (e.g. 1 for sensor detections); replaces ``days`` when given.
+    hours: float | None = None
     severity: Severity | None = None
     enabled: bool = True
 
@@ -98,6 +110,13 @@ class Rule:
             raise InputError(f"rule {self.name!r}: min_count and days must be >= 1 and radius_m positive")
         if self.severity is not None and self.severity not in SEVERITIES:
             raise InputError(f"rule {self.name!r}: severity must be one of {', '.join(SEVERITIES)}")
+        if self.hours is not None and not 0 < self.hours <= 24 * self.days:
+            raise InputError(f"rule {self.name!r}: hours must be positive and at most days * 24")
+
+    @property
+    def window(self) -> timedelta:
+        """The rule's window: ``hours`` when given, else ``days``."""
+        return timedelta(hours=self.hours) if self.hours is not None else timedelta(days=self.days)
 
     @property
     def expanded(self) -> list[str]:
@@ -215,14 +234,15 @@ def _rule(d: Mapping[str, Any]) -> Rule:
         raise InputError("each rule must be a table/object")
     name = str(d.get("name", ""))
     _check_keys(d, {"name", "type", "categories", "category", "area_level", "areas", "min_count", "radius_m",
-                    "days", "severity", "enabled"}, f"rule {name!r}")
+                    "days", "hours", "severity", "enabled"}, f"rule {name!r}")
     try:
         return Rule(
             name=name, type=d.get("type", ""), categories=_names(d.get("categories", d.get("category")),
                                                                  "categories"),
             area_level=str(d.get("area_level", "district")), areas=_names(d.get("areas"), "areas"),
             min_count=int(d.get("min_count", 3)), radius_m=float(d.get("radius_m", 400.0)),
-            days=int(d.get("days", 7)), severity=d.get("severity"), enabled=bool(d.get("enabled", True)),
+            days=int(d.get("days", 7)), hours=float(d["hours"]) if d.get("hours") is not None else None,
+            severity=d.get("severity"), enabled=bool(d.get("enabled", True)),
         )
     except (TypeError, ValueError) as exc:
         if isinstance(exc, InputError):

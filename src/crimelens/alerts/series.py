@@ -63,7 +63,7 @@ def _metres(frame: pd.DataFrame) -> np.ndarray:
 
 def _select(rule: Rule, incidents: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
     t = pd.to_datetime(incidents["occurred_at"], utc=True)
-    m = (t >= now - pd.Timedelta(days=rule.days)) & (t < now) & incidents["category"].isin(rule.expanded)
+    m = (t >= now - pd.Timedelta(rule.window)) & (t < now) & incidents["category"].isin(rule.expanded)
     if rule.areas:
         m &= _area(incidents, rule.area_level).isin(rule.areas)
     return incidents[m]
@@ -106,7 +106,7 @@ def _local_day(when: pd.Timestamp, tz: str, shift: int = 0) -> pd.Timestamp:
 
 def evaluate_rule(rule: Rule, incidents: pd.DataFrame, now: Any, *,
                   must_include: set[str] | None = None, tz: str = "UTC") -> list[Alert]:
-    """Alerts ``rule`` raises on ``incidents`` at ``now`` (the window is the ``rule.days`` before it).
+    """Alerts ``rule`` raises on ``incidents`` at ``now`` (the window is ``rule.window`` before it).
 
     ``must_include`` (``source:incident_id`` values) keeps only alerts involving one of those
     incidents -- what evaluation on arrival needs. ``tz`` is the zone of the local days that
@@ -118,7 +118,7 @@ def evaluate_rule(rule: Rule, incidents: pd.DataFrame, now: Any, *,
     sel = _select(rule, incidents, at)
     if sel.empty:
         return []
-    start, end = at - pd.Timedelta(days=rule.days), at
+    start, end = at - pd.Timedelta(rule.window), at
     areas = _area(sel, rule.area_level)
     alerts: list[Alert] = []
     if rule.type == "watch":
@@ -153,6 +153,7 @@ def evaluate_rule(rule: Rule, incidents: pd.DataFrame, now: Any, *,
                 method="rule", rule=rule.name, incident_ids=_ids(grp), timezone=tz,
                 scores={"x": float(pts[idx, 0].mean()), "y": float(pts[idx, 1].mean()),
                         "radius_m": rule.radius_m, "days": float(rule.days),
+                        "hours": rule.window.total_seconds() / 3600,
                         "span_m": float(np.ptp(pts[idx], axis=0).max())},
             ))
     if must_include:
