@@ -36,7 +36,7 @@ import numpy.typing as npt
 import pandas as pd
 from sklearn.ensemble import IsolationForest
 
-from crimelens.classify.features import local_times, metric_xy
+from crimelens.classify.frame import local_times, metric_xy
 from crimelens.exceptions import InputError, NotFittedError
 from crimelens.geo.grid import SquareGrid
 

@@ -23,7 +23,8 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import OneHotEncoder
 
-from crimelens.classify.features import DEFAULT_AREAS, local_times
+from crimelens.classify.features import DEFAULT_AREAS
+from crimelens.classify.frame import local_times
 from crimelens.exceptions import InputError, NotFittedError
 
 

@@ -38,6 +38,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from crimelens.classify.frame import local_times, metric_xy
 from crimelens.exceptions import InputError, NotFittedError
 
 DEFAULT_KEYS: Final = ("point", "point+premises", "cell:150", "cell:600", "neighbourhood")
@@ -126,7 +127,6 @@ class ContextFeatures:
         if labels.isna().any():
             raise InputError(f"label column {self.target!r} has missing values")
         self.classes_ = np.array(sorted(labels.astype(str).unique()), dtype=object)
-        from crimelens.classify.features import metric_xy
 
         has_xy = ("x" in incidents and incidents["x"].notna().any()) or (
             "lon" in incidents and incidents["lon"].notna().any())
@@ -230,7 +230,6 @@ class ContextFeatures:
 
     def _part(self, incidents: pd.DataFrame, part: str, cache: dict[str, pd.Series]) -> pd.Series:
         """Values of one key part: ``all``, ``point``, ``cell:<m>``, ``hour:<h>`` or a column."""
-        from crimelens.classify.features import local_times, metric_xy
 
         idx = incidents.index
         if part == "all":

@@ -41,9 +41,9 @@ import numpy as np
 import pandas as pd
 
 from crimelens.classify.context import ContextFeatures, safe_name
+from crimelens.classify.frame import local_times, metric_xy
 from crimelens.classify.profile import PlaceProfile
 from crimelens.exceptions import InputError, NotFittedError
-from crimelens.geo.crs import local_utm, to_local
 from crimelens.geo.grid import SquareGrid
 
 #: ``time_precision`` values at which each time field is meaningful.
@@ -53,12 +53,6 @@ _MONTH_OK: Final = ("minute", "hour", "day", "month")
 
 #: Area columns used as categorical features when present and filled.
 DEFAULT_AREAS: Final = ("neighbourhood", "district", "beat", "ward", "community_area", "lsoa")
-
-
-def local_times(occurred_at: pd.Series, timezone: str | None) -> pd.Series:
-    """``occurred_at`` converted to local wall-clock time (UTC when ``timezone`` is None)."""
-    ts = pd.to_datetime(occurred_at, utc=True)
-    return ts.dt.tz_convert(timezone) if timezone else ts
 
 
 def time_features(
@@ -112,24 +106,6 @@ def time_features(
     return pd.DataFrame(out, index=occurred_at.index)
 
 
-def metric_xy(incidents: pd.DataFrame, crs: str | None = None) -> tuple[np.ndarray, np.ndarray, str]:
-    """Metric coordinates of each incident: the canonical ``x``/``y`` or ``lon``/``lat`` projected.
-
-    Returns ``(x, y, crs)``; rows without coordinates are NaN (all of them, with crs ``"none"``,
-    for a source that publishes no coordinates).
-    """
-    if "x" in incidents and incidents["x"].notna().any():
-        used = crs or _first(incidents.get("crs")) or "local"
-        return incidents["x"].to_numpy(float), incidents["y"].to_numpy(float), used
-    if "lon" not in incidents or incidents["lon"].notna().sum() == 0:
-        nan = np.full(len(incidents), np.nan)
-        return nan, nan.copy(), crs or "none"
-    lon, lat = incidents["lon"].to_numpy(float), incidents["lat"].to_numpy(float)
-    used = crs or local_utm(float(np.nanmedian(lon)), float(np.nanmedian(lat)))
-    x, y = to_local(lon, lat, used)
-    return x, y, used
-
-
 _FLAGS: Final = {"true": 1.0, "false": 0.0, "yes": 1.0, "no": 0.0, "y": 1.0, "n": 0.0}
 
 
@@ -169,13 +145,6 @@ def _known(values: pd.Series, levels: list[str]) -> pd.Series:
     """``values`` as strings, with levels outside ``levels`` set to missing."""
     text = values.astype("string")
     return text.where(text.isin(levels))
-
-
-def _first(col: pd.Series | None) -> str | None:
-    if col is None:
-        return None
-    vals = col.dropna()
-    return str(vals.iloc[0]) if len(vals) else None
 
 
 class IncidentFeatures:

@@ -21,6 +21,7 @@ import pandas as pd
 from crimelens.synth.config import CityConfig, DirtConfig
 from crimelens.synth.frame import PortalColumns, build_incidents
 from crimelens.synth.layout import build_layout
+from crimelens.synth.portal import portal_frame
 from crimelens.synth.process import build_clock, category_rates, simulate
 from crimelens.synth.surface import build_surface
 from crimelens.synth.truth import GroundTruth, build_truth
@@ -50,8 +51,6 @@ class SyntheticCity:
 
         With ``dirt``, flaws are injected and their exact counts stored in ``truth.dirt``.
         """
-        from crimelens.synth.portal import portal_frame
-
         frame, report = portal_frame(self, fmt, dirt)
         if dirt is not None:
             self.truth.dirt = report.to_dict()

@@ -15,7 +15,7 @@ the counts in the :class:`~crimelens.synth.config.DirtReport` are exact.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -26,10 +26,18 @@ from crimelens.exceptions import InputError
 from crimelens.geo.crs import to_local
 from crimelens.synth import text
 from crimelens.synth.codes import OFFENSES, UNMAPPED_DESCRIPTION, UNMAPPED_IUCR, UNMAPPED_PRIMARY_TYPE
-from crimelens.synth.config import DirtConfig, DirtReport
+from crimelens.synth.config import CityConfig, DirtConfig, DirtReport
+from crimelens.synth.frame import PortalColumns
+from crimelens.synth.truth import GroundTruth
 
-if TYPE_CHECKING:
-    from crimelens.synth.city import SyntheticCity
+
+class CityData(Protocol):
+    """What a portal file is written from (a :class:`~crimelens.synth.city.SyntheticCity`)."""
+
+    config: CityConfig
+    incidents: pd.DataFrame
+    truth: GroundTruth
+    portal_columns: PortalColumns
 
 FORMATS: tuple[str, ...] = ("chicago", "canonical")
 
@@ -46,13 +54,13 @@ _BOOL_COLS = ("attempted", "firearm", "domestic", "hate", "residential", "arrest
 
 
 def write_portal(
-    city: SyntheticCity, path: str | Path, fmt: str = "chicago", dirt: DirtConfig | None = None
+    city: CityData, path: str | Path, fmt: str = "chicago", dirt: DirtConfig | None = None
 ) -> DirtReport:
     """Write the city's incidents as a portal CSV (gzip when ``path`` ends in ``.gz``).
 
     Parameters
     ----------
-    city : SyntheticCity
+    city : CityData
         The generated city.
     path : str or Path
         Output file; ``.csv``, or ``.csv.gz`` for gzip.
@@ -73,7 +81,7 @@ def write_portal(
 
 
 def portal_frame(
-    city: SyntheticCity, fmt: str = "chicago", dirt: DirtConfig | None = None
+    city: CityData, fmt: str = "chicago", dirt: DirtConfig | None = None
 ) -> tuple[pd.DataFrame, DirtReport]:
     """The portal frame of ``city`` in format ``fmt`` and the report of the dirt injected."""
     if fmt not in FORMATS:
@@ -91,7 +99,7 @@ def portal_frame(
     return frame, report
 
 
-def _chicago(city: SyntheticCity) -> pd.DataFrame:
+def _chicago(city: CityData) -> pd.DataFrame:
     inc, pc = city.incidents, city.portal_columns
     tz = city.config.timezone
     occ = inc["occurred_at"].dt.tz_convert(tz)
@@ -129,7 +137,7 @@ def _chicago(city: SyntheticCity) -> pd.DataFrame:
     }, columns=list(CHICAGO_COLUMNS))
 
 
-def _canonical(city: SyntheticCity) -> pd.DataFrame:
+def _canonical(city: CityData) -> pd.DataFrame:
     out = city.incidents.copy()
     for col in _DATETIME_COLS:
         out[col] = text.as_text(out[col])
