@@ -37,6 +37,7 @@ COMMAND_MODULES = (
     "crimelens.cli.service_cmds",
     "crimelens.cli.db_cmds",
     "crimelens.cli.drivers_cmds",
+    "crimelens.cli.rtm_cmds",
     "crimelens.cli.ops_cmds",
     "crimelens.cli.feeds_cmds",
 )
