@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -62,3 +64,32 @@ def origin() -> pd.Timestamp:
 def incident_factory():  # type: ignore[no-untyped-def]
     """:func:`make_incidents`, for tests that need another seed or size."""
     return make_incidents
+
+
+def ingest_toronto_format(frame: pd.DataFrame, root: Path) -> str:
+    """Ingest canonical incidents (EPSG:32616 fixture layout) through the real CLI as a
+    Toronto-format file shifted into UTM 17N; returns the store path."""
+    from typer.testing import CliRunner
+
+    from crimelens.cli.app import app
+    from crimelens.geo.crs import to_wgs84
+
+    x = 628_000.0 + (frame["x"].to_numpy() - X0)
+    y = 4_838_000.0 + (frame["y"].to_numpy() - Y0)
+    lon, lat = to_wgs84(x, y, "EPSG:32617")
+    local = pd.DatetimeIndex(frame["occurred_at"]).tz_convert("America/Toronto")
+    mci = {"burglary": "Break and Enter", "robbery": "Robbery", "theft": "Theft Over"}
+    src = root / "toronto.csv"
+    pd.DataFrame({"occurrencedate": local.strftime("%Y/%m/%d") + " 05:00:00+00", "occurrencehour": local.hour,
+                  "premises_type": "House", "MCI": frame["category"].map(mci), "Neighbourhood": "N1",
+                  "Lat": np.round(lat, 7), "Long": np.round(lon, 7)}).to_csv(src, index=False)
+    db = str(root / "store.duckdb")
+    res = CliRunner().invoke(app, ["ingest", str(src), "--preset", "toronto_mci", "--db", db, "--json"])
+    assert res.exit_code == 0, res.output
+    return db
+
+
+@pytest.fixture(scope="session")
+def toronto_store():  # type: ignore[no-untyped-def]
+    """:func:`ingest_toronto_format`, for tests that need incidents in a real store."""
+    return ingest_toronto_format

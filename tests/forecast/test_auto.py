@@ -144,23 +144,10 @@ def test_registered_and_in_the_default_set() -> None:
         make("auto", candidates=("auto",), cell_size=CELL).fit(moving_hotspots(weeks=10))
 
 
-def test_cli_forecast_defaults_to_auto_and_says_why(tmp_path: Path) -> None:
+def test_cli_forecast_defaults_to_auto_and_says_why(tmp_path: Path, toronto_store) -> None:  # type: ignore[no-untyped-def]
     from crimelens.cli.app import app
-    from crimelens.geo.crs import to_wgs84
-
-    data = moving_hotspots(weeks=30)
-    x = 628_000.0 + (data["x"].to_numpy() - X0)  # the same layout in Toronto's UTM zone
-    y = 4_838_000.0 + (data["y"].to_numpy() - Y0)
-    lon, lat = to_wgs84(x, y, "EPSG:32617")
-    local = pd.DatetimeIndex(data["occurred_at"]).tz_convert("America/Toronto")
-    src = tmp_path / "toronto.csv"
-    pd.DataFrame({"occurrencedate": local.strftime("%Y/%m/%d") + " 05:00:00+00", "occurrencehour": local.hour,
-                  "premises_type": "House", "MCI": "Theft Over", "Neighbourhood": "N1",
-                  "Lat": np.round(lat, 7), "Long": np.round(lon, 7)}).to_csv(src, index=False)
-    db = str(tmp_path / "s.duckdb")
+    db = toronto_store(moving_hotspots(weeks=30), tmp_path)
     runner = CliRunner()
-    res = runner.invoke(app, ["ingest", str(src), "--preset", "toronto_mci", "--db", db, "--json"])
-    assert res.exit_code == 0, res.output
     out = tmp_path / "f.csv"
     res = runner.invoke(app, ["forecast", "--cell", "100", "--out", str(out), "--db", db, "--json"])
     assert res.exit_code == 0, res.output

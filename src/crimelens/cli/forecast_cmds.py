@@ -26,7 +26,7 @@ ModelOpt = Annotated[str, typer.Option("--model", help="Forecaster: auto (choose
                                        "nested backtest), recent, retro_count, retro_kde, prospective, sepp, "
                                        "gbm, ensemble, deep.")]
 CellOpt = Annotated[float, typer.Option("--cell", help="Cell size in metres.")]
-HorizonOpt = Annotated[str, typer.Option("--horizon", help="Forecast window: 1d, 7d, 28d.")]
+HorizonOpt = Annotated[str, typer.Option("--horizon", help="Forecast window: 8h (one shift), 1d, 7d, 28d.")]
 JobsOpt = Annotated[int, typer.Option("--jobs", help="Threads for models that use them.")]
 
 
@@ -104,6 +104,10 @@ def evaluate(
     end: Annotated[str | None, typer.Option("--to", help="Last forecast origin (inclusive), YYYY-MM-DD.")]
     = None,
     step: Annotated[str | None, typer.Option("--step", help="Spacing of origins [default: the horizon].")] = None,
+    tz: Annotated[str | None, typer.Option("--tz", help="Align windows to shifts in this local time zone "
+                                           "(e.g. America/Toronto); implied (UTC) for sub-day horizons.")] = None,
+    shifts: Annotated[str, typer.Option("--shifts", help="Local shift boundaries for --tz / sub-day horizons.")]
+    = "06:00,14:00,22:00",
     out: Annotated[Path, typer.Option("--out", help="Directory for leaderboard.json/.md and the PNG.")]
     = Path("leaderboard"),
     jobs: JobsOpt = 1,
@@ -127,9 +131,16 @@ def evaluate(
             fail("evaluate needs --from and --to (the first and last forecast origins)")
         days = parse_horizon(horizon)
         names = available(models)
-        frame = load_located(db, end=last + timedelta(days=days), categories=category, sources=source)
-        estimators = {n: make(n, cell_size=cell, horizon=horizon, n_jobs=jobs) for n in names}
         splitter = RollingOrigin(first, last, horizon=horizon, step=step)
+        until = last + timedelta(days=days)
+        if tz is not None or days < 1:
+            from crimelens.forecast.horizons import ShiftOrigins
+
+            splitter = ShiftOrigins(first, last, horizon=horizon, step=step, tz=tz or "UTC",
+                                    shifts=tuple(shifts.split(",")))
+            until = max(f.end for f in splitter.folds()).tz_convert("UTC").tz_localize(None).to_pydatetime()
+        frame = load_located(db, end=until, categories=category, sources=source)
+        estimators = {n: make(n, cell_size=cell, horizon=horizon, n_jobs=jobs) for n in names}
         label = ", ".join(category) if category else "all incidents"
         with Progress(transient=True, disable=as_json) as bar:
             task = bar.add_task("backtest", total=len(splitter) * len(names))
