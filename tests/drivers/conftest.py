@@ -24,3 +24,13 @@ def columbus_shp() -> Path:
 @pytest.fixture(scope="session")
 def stl_shp() -> Path:
     return libpysal_example("stl_hom.shp")
+
+
+def square_grid(nx: int, ny: int, *, x0: float = -87.75, y0: float = 41.80, size: float = 0.01) -> object:
+    """A GeoDataFrame of ``nx * ny`` square cells in WGS84 (rook/queen contiguous), ids ``c0..``."""
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    cells = [box(x0 + i * size, y0 + j * size, x0 + (i + 1) * size, y0 + (j + 1) * size)
+             for j in range(ny) for i in range(nx)]
+    return gpd.GeoDataFrame({"cid": [f"c{k}" for k in range(len(cells))]}, geometry=cells, crs="EPSG:4326")

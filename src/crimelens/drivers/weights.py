@@ -87,5 +87,6 @@ def build_weights(frame: gpd.GeoDataFrame, spec: str = "queen", ids: list[str] |
                 w, libpysal.weights.KNN.from_dataframe(frame.set_geometry(frame.geometry.centroid), k=1))
         notes.append(f"{len(islands)} island(s) with no neighbour under {spec} were linked to their nearest "
                      f"area: {', '.join(islands[:10])}")
+    w.id_order = list(range(n))  # ids are the row positions of frame (esda's spatial EB checks the order)
     w.transform = "r"
     return SpatialWeights(w=w, spec=spec, islands=islands, notes=notes)
