@@ -90,7 +90,8 @@ def risk_map_png(model: Any, fit: Any, layers: list[Any], path: Path, meta: dict
     img = ax.imshow(raster.reshape(g.ny, g.nx), origin="lower", cmap="YlOrRd", interpolation="nearest",
                     extent=(g.x0, g.x0 + g.nx * g.cell_size, g.y0, g.y0 + g.ny * g.cell_size),
                     norm=LogNorm(vmin=1.0, vmax=max(top, 1.0001)))
-    markers = iter(("o", "^", "s", "D", "v", "P", "X"))
+    styles = iter(zip(("o", "^", "s", "D", "v", "P", "X"),
+                      ("#1f3b73", "#2a9d8f", "#6a3d9a", "#111111", "#1f78b4", "#33a02c", "#b15928"), strict=True))
     for lay in layers:
         if lay.name not in set(model.factors_["layer"]):
             continue
@@ -98,8 +99,9 @@ def risk_map_png(model: Any, fit: Any, layers: list[Any], path: Path, meta: dict
             lay.geometry[lay.geometry.geom_type.str.contains("Line")].plot(ax=ax, color="#333333", lw=0.6,
                                                                          label=lay.name)
         pts = lay.geometry[lay.geometry.geom_type == "Point"]
+        marker, colour = next(styles, ("o", "#1f3b73"))
         if len(pts):
-            ax.scatter(pts.x, pts.y, s=4, marker=next(markers, "o"), color="#1f3b73", alpha=0.6, label=lay.name)
+            ax.scatter(pts.x, pts.y, s=5, marker=marker, color=colour, alpha=0.7, label=lay.name)
     ax.set_xlim(g.x0, g.x0 + g.nx * g.cell_size)
     ax.set_ylim(g.y0, g.y0 + g.ny * g.cell_size)
     ax.set_aspect("equal")
