@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from crimelens.cleaning.clean import CleanContext, clean_chunk
+from crimelens.cleaning.clean import CleanContext, CleanResult, clean_chunk
 from crimelens.exceptions import MappingError
 from crimelens.schema import QUARANTINE_SCHEMA
 from crimelens.sources.detect import detect
@@ -34,6 +34,16 @@ if TYPE_CHECKING:
     from crimelens.store.base import IngestReport, Store
 
 Progress = Callable[[int], None]
+
+#: Cleans a file's raw chunks in order: one :class:`CleanResult` per chunk, in file order. The
+#: default runs :func:`clean_chunk` here; :mod:`crimelens.spark.ingest` runs it on Spark.
+Cleaner = Callable[[Iterable[RawChunk], Mapping, CleanContext], Iterable[CleanResult]]
+
+
+def clean_each(chunks: Iterable[RawChunk], mapping: Mapping, ctx: CleanContext) -> Iterator[CleanResult]:
+    """The default :data:`Cleaner`: :func:`clean_chunk` on each chunk in turn, in this process."""
+    for chunk in chunks:
+        yield clean_chunk(chunk, mapping, ctx)
 
 #: Rows in the first chunk of a file: small, so that the store starts writing early.
 FIRST_CHUNK_ROWS = 8_192
@@ -64,6 +74,7 @@ def ingest_file(
     chunk_rows: int = 250_000,
     origin: str | None = None,
     strict: bool = False,
+    cleaner: Cleaner | None = None,
 ) -> IngestReport:
     """Load one file into ``store`` in a single transaction and return its accounting.
 
@@ -89,6 +100,8 @@ def ingest_file(
     strict
         Refuse a file that lacks any column the mapping names; otherwise only required columns
         must be there and the rest are left empty with a note (:mod:`crimelens.sources.fit`).
+    cleaner
+        How chunks are cleaned (default :func:`clean_each`, in this process).
 
     Raises
     ------
@@ -125,7 +138,7 @@ def ingest_file(
                 report.notes.append("file already ingested (same SHA-256): nothing to do")
                 return report
             return _load(store, chunks, chosen, report, key=key, now=now, file=origin or src.path.name, src=src,
-                         progress=progress, started=started)
+                         progress=progress, started=started, cleaner=cleaner)
 
 
 def ingest_chunks(
@@ -161,7 +174,7 @@ def ingest_chunks(
 def _load(
     store: Store, chunks: Iterable[RawChunk], chosen: Mapping, report: IngestReport, *, key: bytes,
     now: pd.Timestamp | None, file: str, started: float, src: SourceFile | None = None,
-    rejected: pa.Table | None = None, progress: Progress | None = None,
+    rejected: pa.Table | None = None, progress: Progress | None = None, cleaner: Cleaner | None = None,
 ) -> IngestReport:
     """Clean ``chunks`` and load them as ``report``'s batch in one transaction (see :func:`ingest_file`)."""
     name, batch_id = report.source, report.batch_id
@@ -184,8 +197,7 @@ def _load(
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="crimelens-load") as pool:
         pending: deque[Future[None]] = deque()
         try:
-            for chunk in chunks:
-                res = clean_chunk(chunk, chosen, ctx)
+            for res in (cleaner or clean_each)(chunks, chosen, ctx):
                 if res.quarantine.num_rows:
                     held.append(res.quarantine)
                 while len(pending) >= WRITE_QUEUE:

@@ -18,12 +18,13 @@ import typer
 from crimelens.cli.common import (
     CategoryOpt,
     DbOpt,
+    EngineOpt,
     FromOpt,
     JsonOpt,
     KindOpt,
     SourceOpt,
+    SparkMasterOpt,
     ToOpt,
-    db_url,
     emit,
     errors_to_exit,
     fail,
@@ -56,10 +57,10 @@ def _progress(label: str, quiet: bool) -> Iterator[None]:
         yield
 
 
-def _open(db: str | None) -> Any:
-    from crimelens.store import connect
+def _open(db: str | None, engine: str = "duckdb", spark_master: str | None = None) -> Any:
+    from crimelens.cli.common import open_store
 
-    return connect(db_url(db), read_only=True)
+    return open_store(db, read_only=True, engine=engine, spark_master=spark_master)
 
 
 def _crs(store: Any, flt: IncidentFilter) -> str:
@@ -165,6 +166,8 @@ def hotspots(
     source: SourceOpt = None,
     kind: KindOpt = None,
     db: DbOpt = None,
+    engine: EngineOpt = "duckdb",
+    spark_master: SparkMasterOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Hot spots: KDE surface, Gi* or Local Moran cells, point clusters, emerging hot spots."""
@@ -175,7 +178,7 @@ def hotspots(
     flt = dataclasses.replace(make_filter(start, end, category, source, kind), located=True)
     cell_text = cell or str(DEFAULT_CELL[method])
     with errors_to_exit(), _progress(f"{method} hot spots", as_json):
-        store = _open(db)
+        store = _open(db, engine, spark_master)
         try:
             crs = _crs(store, flt)
             quality = _quality(store, flt, crs)
@@ -332,6 +335,8 @@ def trends(
     source: SourceOpt = None,
     kind: KindOpt = None,
     db: DbOpt = None,
+    engine: EngineOpt = "duckdb",
+    spark_master: SparkMasterOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Counts over time (zero-filled), STL trend, hour × weekday or month × year tables."""
@@ -340,7 +345,7 @@ def trends(
     _check_out(out)
     flt = make_filter(start, end, category, source, kind)
     with errors_to_exit():
-        store = _open(db)
+        store = _open(db, engine, spark_master)
         try:
             quality = _quality(store, flt, None)
             result: Any
@@ -380,6 +385,8 @@ def compstat(
     source: SourceOpt = None,
     kind: KindOpt = None,
     db: DbOpt = None,
+    engine: EngineOpt = "duckdb",
+    spark_master: SparkMasterOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """CompStat: week, 28 days and year to date against the same period last year, per offence."""
@@ -390,7 +397,7 @@ def compstat(
     when = parse_date(as_of, "--as-of")
     keys = ["category"] if by is None else [by, "category"]
     with errors_to_exit():
-        store = _open(db)
+        store = _open(db, engine, spark_master)
         try:
             if when is None:
                 days = store.counts(["day"], flt)

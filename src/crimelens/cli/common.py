@@ -12,14 +12,25 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from crimelens.exceptions import CrimelensError
+from crimelens.exceptions import CrimelensError, InputError
 from crimelens.filters import IncidentFilter
 
 DEFAULT_DB = "crimelens.duckdb"
 
 DbOpt = Annotated[
     str | None,
-    typer.Option("--db", help="DuckDB file or postgresql:// URL [default: $CRIMELENS_DB or ./crimelens.duckdb]"),
+    typer.Option("--db", help="DuckDB file, postgresql:// URL or lake:DIR (Parquet lake) "
+                 "[default: $CRIMELENS_DB or ./crimelens.duckdb]"),
+]
+EngineOpt = Annotated[str, typer.Option("--engine", help="Engine: duckdb (default) or spark (needs --db lake:DIR).")]
+SparkMasterOpt = Annotated[
+    str | None,
+    typer.Option("--spark-master", envvar="CRIMELENS_SPARK_MASTER",
+                 help="Spark master for --engine spark: local[2] (default), spark://HOST:7077, yarn."),
+]
+SparkConfOpt = Annotated[
+    list[str] | None, typer.Option("--spark-conf", help="Extra Spark setting KEY=VALUE (repeatable), e.g. "
+                                   "spark.hadoop.fs.s3a.endpoint=...")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 FromOpt = Annotated[str | None, typer.Option("--from", help="Start date (inclusive), YYYY-MM-DD.")]
@@ -38,6 +49,26 @@ KindOpt = Annotated[
 def db_url(db: str | None) -> str:
     """The store URL: the option, else ``$CRIMELENS_DB``, else ``./crimelens.duckdb``."""
     return db or os.environ.get("CRIMELENS_DB") or DEFAULT_DB
+
+
+def open_store(db: str | None, *, read_only: bool = False, engine: str = "duckdb",
+               spark_master: str | None = None, spark_conf: list[str] | None = None) -> Any:
+    """Open the store named by ``--db`` on ``--engine`` (a Spark session only for ``spark``).
+
+    The URL is checked before Spark starts, so a wrong ``--db`` fails at once.
+    """
+    from crimelens.store import connect
+
+    if engine != "spark":
+        return connect(db_url(db), read_only=read_only, engine=engine)
+    from crimelens.spark.session import parse_conf, spark_session
+    from crimelens.store.connect import lake_dir
+
+    url = db_url(db)
+    if lake_dir(url) is None:
+        raise InputError(f"--engine spark needs a lake store (--db lake:DIR), not {url!r}")
+    session = spark_session(spark_master, conf=parse_conf(spark_conf))
+    return connect(url, read_only=read_only, engine="spark", spark=session)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

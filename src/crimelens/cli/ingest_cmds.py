@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from crimelens.cli.common import DbOpt, JsonOpt, db_url, emit, errors_to_exit, fail
+from crimelens.cli.common import (
+    DbOpt,
+    EngineOpt,
+    JsonOpt,
+    SparkConfOpt,
+    SparkMasterOpt,
+    db_url,
+    emit,
+    errors_to_exit,
+    fail,
+    open_store,
+)
 from crimelens.exceptions import InputError
 
 
@@ -19,6 +30,9 @@ def ingest(
     strict: Annotated[bool, typer.Option("--strict", help="Refuse a file that lacks any column the mapping "
                                          "names (by default only required columns must be there).")] = False,
     db: DbOpt = None,
+    engine: EngineOpt = "duckdb",
+    spark_master: SparkMasterOpt = None,
+    spark_conf: SparkConfOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Load files into the store; each file is one atomic transaction."""
@@ -27,7 +41,6 @@ def ingest(
     from crimelens.ingest import ingest_file
     from crimelens.settings import Settings
     from crimelens.sources.mapping import load_mapping, load_preset
-    from crimelens.store import connect
 
     if preset and mapping:
         fail("give --preset or --mapping, not both")
@@ -36,7 +49,12 @@ def ingest(
         chosen = load_preset(preset) if preset else load_mapping(mapping) if mapping else None
         settings = Settings()
         key = settings.key_bytes()
-        store = connect(db_url(db))
+        store = open_store(db, engine=engine, spark_master=spark_master, spark_conf=spark_conf)
+        load: Any = ingest_file
+        if engine == "spark":
+            from crimelens.spark.ingest import ingest_file_spark
+
+            load = ingest_file_spark
         try:
             for path in files:
                 with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
@@ -45,7 +63,7 @@ def ingest(
                     def show(n: int, task: TaskID = task, name: str = path.name, bar: Progress = bar) -> None:
                         bar.update(task, description=f"{name}: {n:,} rows")
 
-                    report = ingest_file(store, path, key=key, mapping=chosen, source=source, progress=show,
+                    report = load(store, path, key=key, mapping=chosen, source=source, progress=show,
                                          strict=strict)
                 if chosen is None and not as_json:
                     typer.echo(f"{path.name}: detected preset {report.preset!r}", err=True)
@@ -93,12 +111,11 @@ def _human(r: object) -> str:
     return "\n".join(lines)
 
 
-def info(db: DbOpt = None, as_json: JsonOpt = False) -> None:
+def info(db: DbOpt = None, engine: EngineOpt = "duckdb", spark_master: SparkMasterOpt = None,
+         as_json: JsonOpt = False) -> None:
     """Summarise the store: totals, sources, categories, time span, quarantine."""
-    from crimelens.store import connect
-
     with errors_to_exit():
-        store = connect(db_url(db), read_only=True)
+        store = open_store(db, read_only=True, engine=engine, spark_master=spark_master)
         data = store.info()
         store.close()
     if as_json:
