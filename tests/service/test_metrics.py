@@ -181,3 +181,32 @@ def test_configure_sends_service_logs_as_json() -> None:
         for name in ("crimelens", "uvicorn", "uvicorn.error", "uvicorn.access"):
             logging.getLogger(name).removeHandler(handler)
             logging.getLogger(name).propagate = True
+
+
+DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "crimelens.json"
+
+
+def dashboard_exprs() -> list[str]:
+    """Every PromQL expression of the example Grafana dashboard (panels and template queries)."""
+    board = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    exprs = [t["expr"] for p in board["panels"] for t in p.get("targets", [])]
+    return exprs + [v["query"] for v in board["templating"]["list"] if v["type"] == "query"]
+
+
+def test_dashboard_uses_only_exported_metric_names(menv: Env) -> None:
+    import re
+
+    from crimelens.service import metrics
+
+    metrics.job_finished("retrain", "failed", 1.0)  # the labelled series appear once observed
+    metrics.model_scored("retro_kde", "v1", "hit_rate_5", 0.3)
+    metrics.erasure_done("incident")
+    menv.client.get("/api/v1/health")
+    r = menv.client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    exported = set()
+    for fam in text_string_to_metric_families(r.text):  # a family without samples yet still counts
+        suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum")}.get(fam.type, ("",))
+        exported |= {fam.name + s for s in suffixes} | {s.name for s in fam.samples}
+    used = {m for e in dashboard_exprs() for m in re.findall(r"\bcrimelens_[a-z0-9_]+", e)}
+    assert len(used) >= 10
+    assert used <= exported, sorted(used - exported)

@@ -143,6 +143,13 @@ def test_prometheus_scrapes_the_service_and_sees_the_counter_move(service: Serve
     assert after >= before + 5
     stored = _until(prometheus, 'crimelens_ingest_rows_total{outcome="stored"}', lambda v: v > 0)
     assert stored == 2430  # the template store: 2,400 Chicago and 30 Madison incidents
+    from tests.service.test_metrics import dashboard_exprs
+
+    for expr in dashboard_exprs():  # the example Grafana dashboard's queries parse and run
+        if expr.startswith("label_values("):  # Grafana's template function: its series selector
+            expr = expr.removeprefix("label_values(").rsplit(",", 1)[0]
+        r = httpx.get(f"{prometheus}/api/v1/query", params={"query": expr.replace("$job", "crimelens")}, timeout=5)
+        assert r.json()["status"] == "success", (expr, r.text)
 
 
 def test_service_json_log_has_no_personal_data(service: Served) -> None:

@@ -61,6 +61,7 @@ class MetricsSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CRIMELENS_METRICS_", env_file=".env", extra="ignore")
 
+    enabled: bool = Field(default=True, description="count requests and serve /metrics (false: neither)")
     token: SecretStr | None = Field(default=None, description="bearer token for /metrics on the API port")
     port: int | None = Field(default=None, ge=1, le=65535, description="serve /metrics, tokenless, on this port")
     host: str = Field(default="127.0.0.1", description="address of the separate metrics port")
@@ -315,6 +316,9 @@ def install(app: Any, rt: Any, settings: MetricsSettings | None = None) -> Metri
     """
     settings = settings or MetricsSettings()
     metrics = Metrics()
+    app.state.metrics, app.state.metrics_settings = metrics, settings
+    if not settings.enabled:  # CRIMELENS_METRICS_ENABLED=false: no middleware, no route
+        return metrics
     _LIVE.add(metrics)
 
     def rollup_ready() -> bool:
@@ -328,7 +332,6 @@ def install(app: Any, rt: Any, settings: MetricsSettings | None = None) -> Metri
 
     app.add_api_route("/metrics", endpoint, methods=["GET"], include_in_schema=False)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    app.state.metrics, app.state.metrics_settings = metrics, settings
     return metrics
 
 
@@ -337,7 +340,7 @@ def lifespan_start(app: Any) -> Any:
     ``serve`` starts it in the supervising process, :func:`supervisor_server`); returns the server or
     None."""
     settings: MetricsSettings = app.state.metrics_settings
-    if settings.port is None or multiprocess_dir() is not None:
+    if not settings.enabled or settings.port is None or multiprocess_dir() is not None:
         return None
     return start_metrics_server(app.state.metrics, settings)
 
