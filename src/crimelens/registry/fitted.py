@@ -11,7 +11,8 @@ current production version.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -116,12 +117,15 @@ def _parent(registry: ModelRegistry, name: str) -> str | None:
 
 
 def register_forecaster(registry: ModelRegistry, est: Forecaster, training: pd.DataFrame, *,
-                        scored: Scored | None = None, reason: str = "manual", by: str = "system") -> Manifest:
-    """Save fitted ``est`` and register it as the candidate of ``forecast-<model>``."""
+                        scored: Scored | None = None, reason: str = "manual", by: str = "system",
+                        at: datetime | None = None, extra: dict[str, Any] | None = None) -> Manifest:
+    """Save fitted ``est`` and register it as the candidate of ``forecast-<model>`` (registered ``at``,
+    default now; ``extra`` joins the manifest's ``extra``)."""
     from crimelens.forecast.persistence import save_model
 
     draft = forecaster_draft(est, training, scored=scored, parent=_parent(registry, forecast_name(est.name)),
                              reason=reason)
+    draft = replace(draft, created_at=at.isoformat() if at else "", extra={**draft.extra, **(extra or {})})
     with tempfile.TemporaryDirectory() as tmp:
         path = save_model(est, Path(tmp) / "model.pkl", training=training, metrics=draft.metrics)
         return registry.register(draft, path, by=by)

@@ -199,14 +199,20 @@ class ModelRegistry:
         atomic_write(self._dir(name) / "aliases.json", json.dumps(doc, indent=2).encode())
 
     def promote(self, name: str, ref: str = "candidate", *, rule: PromotionRule | None = None,
-                force: bool = False, by: str = "system") -> PromotionDecision:
+                force: bool = False, by: str = "system",
+                production_metrics: dict[str, float] | None = None) -> PromotionDecision:
         """Make ``ref`` production when ``rule`` allows it (or ``force``); returns the decision.
 
-        A refused promotion changes nothing. A promoted candidate is no longer ``candidate``.
+        ``production_metrics``, when given, are production's scores on the candidate's backtest
+        windows (rescored by the caller), compared instead of those in its manifest, which were
+        measured on older windows. A refused promotion changes nothing. A promoted candidate is
+        no longer ``candidate``.
         """
         cand = self.get(name, ref)
         current = self.aliases(name).get("production")
         prod = self.get(name, current) if current else None
+        if prod is not None and production_metrics is not None:
+            prod = replace(prod, metrics=dict(production_metrics))
         decision = decide(rule or PromotionRule(), cand, prod)
         if force and not decision.promote and (prod is None or prod.version != cand.version):
             decision = replace(decision, promote=True, reasons=[*decision.reasons, f"forced by {by}"])

@@ -28,6 +28,7 @@ import pandas as pd
 
 from crimelens.exceptions import InputError
 from crimelens.governance.retention import ROLES, RetentionPolicy, cutoffs, due_fields
+from crimelens.service import metrics as service_metrics
 from crimelens.service.audit import AuditContext, AuditLog
 from crimelens.service.runtime import Runtime, Transaction
 
@@ -169,6 +170,7 @@ class Eraser:
                                     detail=json.dumps({"incidents": [f"{s}:{i}" for s, i in every][:50],
                                                        "pseudonyms": list(persons)}))
         self.rt.bump()
+        service_metrics.erasure_done(kind)
         return {"erasure_id": eid, "incidents": len(every), "personal_rows": counts["personal_fields"],
                 **{k: v for k, v in counts.items() if k != "personal_fields"},
                 "training_exclusions": len(every), "audit_seq": seq}
@@ -206,6 +208,7 @@ class Eraser:
             self.audit.record(AuditContext(username=actor), "retention.enforce", "ok", component="governance",
                               object_id=eid, detail=json.dumps({"fields": len(due), "incidents": len(every)}))
         self.rt.bump()
+        service_metrics.erasure_done("retention")
         out["erasure_id"] = eid
         return out
 
