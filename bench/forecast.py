@@ -5,6 +5,7 @@
     python bench/forecast.py synthetic [--out DIR]                   vs the city's true intensity
     python bench/forecast.py ceiling                                 how far any stationary map can go
     python bench/forecast.py counts                                  area count forecasts (MAE, MASE)
+    python bench/forecast.py transfer [--weeks 13] [--step 28d]      auto vs the best model per city/category
 
 Toronto is read straight from ../shared/datasets/toronto_mci with a small loader that produces
 the canonical columns the forecasters read (``crimelens ingest FILE --preset toronto_mci`` gives
@@ -208,6 +209,81 @@ def cmd_counts(args: argparse.Namespace) -> None:
     print(f"{series.shape[1]} neighbourhoods, {len(origins)} origins, h=4 weeks")
 
 
+def _cities(args: argparse.Namespace) -> list[tuple[str, pd.DataFrame, dict[str, object]]]:
+    """Every data set here with coordinates and two years or more, per category, and the synthetic city."""
+    from crimelens.synth import CityConfig, generate_city
+
+    out: list[tuple[str, pd.DataFrame, dict[str, object]]] = []
+    if TORONTO.exists():
+        data = load_toronto()
+        out.append(("toronto / all", data, {}))
+        for cat in sorted(data["category"].dropna().unique()):
+            out.append((f"toronto / {cat}", data[data["category"] == cat], {}))
+    else:
+        print(f"skipping Toronto: {TORONTO} not found", file=sys.stderr)
+    city = generate_city(CityConfig(n_incidents=args.incidents, days=args.days, seed=args.seed, kind="realistic"))
+    out.append((f"synthetic (seed {args.seed}) / all", city.incidents,
+                {"grid": city.truth.grid, "truth": city.truth.expected("all")}))
+    return out
+
+
+def cmd_transfer(args: argparse.Namespace) -> None:
+    """Same settings on every city and category: best model, auto's pick, auto's PAI relative to it."""
+    from crimelens.forecast.evaluation import block_bootstrap_mean
+
+    rows: list[dict[str, object]] = []
+    for label, data, extra in _cities(args):
+        models = _models(args.models, args.jobs)
+        step_text = args.step or "28d"
+        step = pd.Timedelta(days=float(step_text.rstrip("d")))
+        if "truth" in extra:  # truth weeks start on Mondays, 00:00 UTC
+            last = (data["occurred_at"].max() - pd.Timedelta(days=7)).floor("D")
+            last = last - pd.Timedelta(days=last.dayofweek)
+            start = last - step * (args.weeks - 1)
+            models["truth"] = TrueIntensity(table=extra["truth"])
+        else:
+            start = pd.Timestamp(args.start, tz="UTC")
+        splitter = RollingOrigin(start, start + step * (args.weeks - 1), horizon="7d", step=step_text)
+        t0 = time.perf_counter()
+        report = backtest(models, data, splitter, cell_size=args.cell, grid=extra.get("grid"),  # type: ignore[arg-type]
+                          coverages=args.coverage, label=label, progress=_progress)
+        wall = time.perf_counter() - t0
+        f = report.folds
+        per_fold = f[np.isclose(f["coverage"], args.coverage[0])].groupby("model")[["fit_s", "predict_s"]].mean()
+        auto_cost = float(per_fold.loc["auto"].sum()) if "auto" in per_fold.index else float("nan")
+        pick = ""
+        if "auto" in models:
+            est = make("auto", n_jobs=args.jobs, grid=extra.get("grid"), cell_size=args.cell)
+            est.fit(data, until=splitter.folds()[-1].origin)
+            pick = "; ".join(
+                f"{'+'.join(g['categories']) if len(g['categories']) < 3 else 'pooled'}: "
+                + ", ".join(f"{m} {w:.2f}" for m, w in sorted(g["weights"].items(), key=lambda kv: -kv[1]) if w >= 0.05)
+                for g in est.explain()["groups"])
+        for cov in args.coverage:
+            sub = f[np.isclose(f["coverage"], cov)].pivot_table(index="fold", columns="model", values="pai")
+            singles = [m for m in sub.columns if m not in ("auto", "truth")]
+            best = max(singles, key=lambda m: sub[m].mean())
+            row: dict[str, object] = {"data": label, "coverage": cov, "folds": len(sub), "best": best,
+                                      "best_pai": round(float(sub[best].mean()), 2), "pick": pick,
+                                      "wall_s": round(wall), "auto_s_per_fold": round(auto_cost, 2)}
+            for ref, key in ((best, "auto_vs_best"), ("retro_count", "auto_vs_retro")):
+                if "auto" in sub and ref in sub:
+                    mean, lo, hi = block_bootstrap_mean((sub["auto"] - sub[ref]).to_numpy(), n_boot=2000)
+                    base = float(sub[ref].mean())
+                    row[key] = f"{mean / base:+.1%} [{lo / base:+.1%}, {hi / base:+.1%}]"
+            if "truth" in sub and "auto" in sub:
+                gain_truth = float(sub["truth"].mean() - sub["retro_count"].mean())
+                row["auto_share_of_truth_gain"] = round(float(sub["auto"].mean() - sub["retro_count"].mean())
+                                                        / gain_truth, 2) if gain_truth > 0 else None
+            rows.append(row)
+            print(row, flush=True)
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        write_leaderboard(report, Path(args.out) / label.replace(" / ", "_").replace(" ", "_"), n_boot=500)
+    table = pd.DataFrame(rows)
+    print(_markdown(table))
+    (Path(args.out) / "transfer.md").write_text(_markdown(table) + "\n", encoding="utf-8")
+
+
 def _markdown(frame: pd.DataFrame) -> str:
     """A Markdown table (without the optional ``tabulate`` dependency)."""
     head = "| " + " | ".join(map(str, frame.columns)) + " |"
@@ -218,7 +294,7 @@ def _markdown(frame: pd.DataFrame) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=["timing", "toronto", "synthetic", "ceiling", "counts"])
+    p.add_argument("command", choices=["timing", "toronto", "synthetic", "ceiling", "counts", "transfer"])
     p.add_argument("--models", default="all")
     p.add_argument("--category", default=None)
     p.add_argument("--cell", type=float, default=200.0)
@@ -238,7 +314,7 @@ def main() -> None:
     p.add_argument("--weeks", type=int, default=52, help="synthetic: weekly origins in the last year")
     args = p.parse_args()
     {"timing": cmd_timing, "toronto": cmd_toronto, "synthetic": cmd_synthetic, "ceiling": cmd_ceiling,
-     "counts": cmd_counts}[args.command](args)
+     "counts": cmd_counts, "transfer": cmd_transfer}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -78,6 +78,7 @@ def test_earlier_cuts_the_past_and_the_inner_window(incidents: pd.DataFrame, gri
 def test_nothing_at_or_after_the_origin_moves_the_forecast(incidents: pd.DataFrame, origin: pd.Timestamp) -> None:
     clear_cache()
     a = _auto().fit(incidents, until=origin)
+    clear_cache()  # recompute every inner fold from the rewritten data
     b = _auto().fit(_rewrite_after(incidents, origin), until=origin)
     assert np.array_equal(a.predict(horizon="7d").score, b.predict(horizon="7d").score)
     assert a.explain() == b.explain()
@@ -91,7 +92,9 @@ def test_backtest_folds_before_a_rewrite_do_not_move(incidents: pd.DataFrame, gr
     cut = pd.Timestamp("2020-12-21", tz="UTC")  # folds 0 and 1 end by this date
     models = {"auto": _auto(per_category=False)}
     area = np.arange(grid.n_cells)  # a fixed study area: the default footprint would see the rewrite
+    clear_cache()
     a = backtest(models, incidents, split, grid=grid, area=area).folds
+    clear_cache()
     b = backtest(models, _rewrite_after(incidents, cut), split, grid=grid, area=area).folds
     before = a["origin"] + pd.Timedelta(days=7) <= cut
     cols = ["pai", "hit_rate", "n", "log_score"]
@@ -113,6 +116,21 @@ def test_auto_follows_the_evidence_to_the_short_memory_model() -> None:
     weights = fitted.explain()["groups"][0]["weights"]
     assert max(weights, key=weights.get) in ("recent", "prospective", "sepp")  # short-memory models
     assert weights["retro_count"] + weights["retro_kde"] < 0.3
+
+
+def test_memo_reuses_the_outer_fits(incidents: pd.DataFrame, grid: SquareGrid) -> None:
+    """In a weekly backtest the inner folds of auto are the outer fits of earlier origins."""
+    from crimelens.forecast import memo
+
+    clear_cache()
+    split = RollingOrigin("2020-10-05", "2020-12-28", horizon="7d")
+    models: dict[str, object] = {n: make(n) for n in CHEAP}
+    models["auto"] = _auto(per_category=False, inner_folds=4)
+    rep = backtest(models, incidents, split, grid=grid)  # type: ignore[arg-type]
+    fit_s = rep.folds.groupby(["model", "fold"])["fit_s"].first().unstack()
+    # after the first origins, auto only reads the memo
+    assert fit_s.loc["auto", 6:].mean() < 0.5 * fit_s.loc["auto", 0]
+    assert len(memo._MEMO) < len(split.folds()) * (len(CHEAP) + 1) + 4 * len(CHEAP) + 1
 
 
 def test_thin_evidence_gives_equal_weights(incidents: pd.DataFrame, origin: pd.Timestamp) -> None:

@@ -21,26 +21,23 @@ Expected counts are recalibrated on the same inner folds: the combined share sur
 raised to the power ``b`` (grid search for the best Poisson log score; ranks do not change) and
 the city total is multiplied by ``a`` = observed / predicted over the inner folds.
 
-Inner-fold candidate scores are memoised in a process-wide cache keyed by a digest of the data
-before each inner origin, so in a rolling backtest each inner fold is computed once and reused by
-the later origins that see the same past.
+Candidate scores go through :mod:`crimelens.forecast.memo`, keyed by a digest of the data each
+fit sees, so in a rolling backtest each inner fold is computed once and reused by later origins,
+and the outer backtest's own fits of the same candidates at the same origins are reused too.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 from scipy.special import gammaln
-from sklearn.base import clone
 
 from crimelens.exceptions import InputError
+from crimelens.forecast import memo
 from crimelens.forecast.base import Forecaster
 from crimelens.forecast.evaluation.metrics import score_coverage
 from crimelens.forecast.history import FloatArray, History, IntArray, parse_horizon
@@ -50,13 +47,11 @@ from crimelens.geo.grid import SquareGrid
 #: Candidates tried by default (``ensemble`` is left out: ``auto`` weights its members itself).
 DEFAULT_CANDIDATES: tuple[str, ...] = ("retro_count", "retro_kde", "prospective", "sepp", "gbm", "recent")
 _POWERS = np.round(np.arange(0.5, 1.55, 0.05), 2)
-_CACHE: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()
-_CACHE_SIZE = 1024
 
 
 def clear_cache() -> None:
     """Forget memoised inner-fold scores."""
-    _CACHE.clear()
+    memo.clear()
 
 
 def earlier(history: History, shift_days: float, horizon_days: float) -> tuple[History, FloatArray]:
@@ -161,7 +156,9 @@ class Auto(Forecaster):
         names = list(dict.fromkeys(self.candidates))
         if not names or "auto" in names:
             raise InputError("auto needs candidate models (and not itself)")
-        return {n: make(n, grid=grid, horizon=self.horizon, n_jobs=self.n_jobs) for n in names}
+        # the horizon in days, as the backtest sets it, so memo keys match the outer fits
+        h = parse_horizon(self.horizon)
+        return {n: make(n, grid=grid, horizon=h, n_jobs=self.n_jobs) for n in names}
 
     def _groups(self, history: History) -> list[tuple[int, ...]]:
         n_cat = len(history.categories)
@@ -181,18 +178,18 @@ class Auto(Forecaster):
         h = parse_horizon(self.horizon)
         members = self._members(history.grid)
         area = history.footprint()
-        self.members_: list[dict[str, Forecaster]] = []
+        self.shares_: list[dict[str, FloatArray]] = []
         self.choices_: list[Choice] = []
         self.group_rates_: list[float] = []
         for group in self._groups(history):
             sub = only(history, group) if len(group) < len(history.categories) else history
-            choice, fitted = self._choose(sub, members, area, h, group)
+            choice, shares = self._choose(sub, members, area, h, group)
             self.choices_.append(choice)
-            self.members_.append(fitted)
+            self.shares_.append(shares)
             self.group_rates_.append(sub.rate_per_day())
 
     def _choose(self, history: History, members: dict[str, Forecaster], area: IntArray, h: float,
-                group: tuple[int, ...]) -> tuple[Choice, dict[str, Forecaster]]:
+                group: tuple[int, ...]) -> tuple[Choice, dict[str, FloatArray]]:
         names = list(members)
         cats = tuple(history.categories[c] for c in group)
         pai: list[list[float]] = []  # fold -> candidate-relative scores
@@ -205,7 +202,7 @@ class Auto(Forecaster):
             y = observed[area]
             if y.sum() <= 0:
                 continue
-            scores = {n: _cached_score(m, past, h)[area] for n, m in members.items()}
+            scores = {n: memo.score(m, past, h)[area] for n, m in members.items()}
             row = []
             for cov in self.coverages:
                 vals = np.array([score_coverage(scores[n], y, cov).pai for n in names])
@@ -217,14 +214,11 @@ class Auto(Forecaster):
         z = np.asarray(pai, dtype=np.float64).reshape(len(pai), len(names))
         weights, t, reason = self._weigh(z, names)
         power, scale = _recalibrate(weights, names, parts, calib)
-        fitted: dict[str, Forecaster] = {}
-        for n, m in members.items():
-            if weights[n] > 0:
-                est = clone(m)
-                est._fit_history(history)
-                fitted[n] = est
+        # shares do not depend on the window length (scores scale with it), so the kept candidates'
+        # surfaces are computed once here, for the fit horizon
+        shares = {n: _shares(memo.score(m, history, h)) for n, m in members.items() if weights[n] > 0}
         rel = {n: float(z[:, i].mean()) if len(z) else float("nan") for i, n in enumerate(names)}
-        return Choice(cats, weights, rel, t, len(z), power, scale, reason), fitted
+        return Choice(cats, weights, rel, t, len(z), power, scale, reason), shares
 
     def _weigh(self, z: FloatArray, names: list[str]) -> tuple[dict[str, float], dict[str, float], str]:
         n = len(z)
@@ -251,8 +245,7 @@ class Auto(Forecaster):
     # -- prediction ----------------------------------------------------------------------------
     def _score(self, history: History, horizon_days: float) -> FloatArray:
         out = np.zeros(history.grid.n_cells)
-        for choice, fitted, rate in zip(self.choices_, self.members_, self.group_rates_, strict=True):
-            shares = {n: _shares(est._score(est.history_, horizon_days)) for n, est in fitted.items()}
+        for choice, shares, rate in zip(self.choices_, self.shares_, self.group_rates_, strict=True):
             s = _combine(choice.weights, shares)
             s = np.power(s, choice.power)
             total = s.sum()
@@ -309,28 +302,3 @@ def _recalibrate(weights: dict[str, float], names: list[str], parts: list[dict[s
         if ll > best_ll:
             best, best_ll = float(b), ll
     return best, float(scale)
-
-
-def _digest(model: Forecaster, history: History, horizon_days: float) -> str:
-    h = hashlib.blake2b(digest_size=20)
-    g = history.grid
-    h.update(repr((type(model).__name__, model, horizon_days, history.until.value, g.x0, g.y0, g.cell_size,
-                   g.nx, g.ny, history.categories)).encode())
-    for arr in (history.cell, history.age, history.category):
-        h.update(np.ascontiguousarray(arr).tobytes())
-    return h.hexdigest()
-
-
-def _cached_score(model: Forecaster, history: History, horizon_days: float) -> FloatArray:
-    key = _digest(model, history, horizon_days)
-    hit = _CACHE.get(key)
-    if hit is not None:
-        _CACHE.move_to_end(key)
-        return hit.astype(np.float64)
-    est = clone(model)
-    est._fit_history(history)
-    score = np.asarray(est._score(history, horizon_days), dtype=np.float32)
-    _CACHE[key] = score
-    if len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
-    return score.astype(np.float64)  # the same values whether cached or not

@@ -17,6 +17,7 @@ import pandas as pd
 from sklearn.base import clone
 
 from crimelens.exceptions import InputError
+from crimelens.forecast import memo
 from crimelens.forecast.base import Forecaster, _crs_of
 from crimelens.forecast.calibration import fold_parts
 from crimelens.forecast.evaluation.metrics import poisson_log_score, score_coverage
@@ -125,6 +126,7 @@ def backtest(
             t1 = time.perf_counter()
             surface = est.predict(horizon=horizon_days)
             t2 = time.perf_counter()
+            memo.remember(est, history, horizon_days, surface.score)  # auto reuses what it would refit
             score = surface.score[cells]
             expected = surface.expected()[cells]
             log_score = poisson_log_score(expected, observed)
