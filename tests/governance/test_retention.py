@@ -41,10 +41,9 @@ def _rows() -> list[dict[str, str]]:
 def db(tmp_path: Path) -> Path:
     path = tmp_path / "ret.duckdb"
     store = connect(str(path))
-    ingest_file(store, write_csv(tmp_path / "m.csv", _rows(), HEADER), key=TEST_KEY, mapping=load_preset("madison"))
-    bad = _rows()[:1]
-    bad[0].update(IncidentID="Q1", IncidentDate="not a date", Victim=SECRET)
-    ingest_file(store, write_csv(tmp_path / "q.csv", bad, HEADER), key=TEST_KEY, mapping=load_preset("madison"))
+    bad = {**_rows()[0], "IncidentID": "Q1", "IncidentDate": "not a date", "Victim": SECRET}  # quarantined
+    ingest_file(store, write_csv(tmp_path / "m.csv", [*_rows(), bad], HEADER), key=TEST_KEY,
+                mapping=load_preset("madison"))
     store.close()
     return path
 
