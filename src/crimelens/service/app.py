@@ -192,9 +192,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
             logging_json.configure(getattr(logging, logs.level.upper()))
         metrics_port = ops_metrics.lifespan_start(app)
         svc.alerts.start()
+        from crimelens.service.ops_jobs import start_operations
+
+        app.state.ops_scheduler = start_operations(rt, settings)  # docs/operations.md
         yield
         if metrics_port is not None:
             metrics_port.shutdown()
+        if app.state.ops_scheduler is not None:
+            app.state.ops_scheduler.stop()
         svc.alerts.stop()
         svc.jobs.stop()
         rt.close()
