@@ -193,3 +193,19 @@ def test_a_raising_job_is_recorded_and_alerts(tmp_path: Path) -> None:
             Scheduler(rt, [JobSpec("x", "61 * * * *", boom)])
     finally:
         rt.close()
+
+
+def test_service_starts_the_jobs_when_enabled(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from crimelens.service.app import create_app
+
+    db = tmp_path / "s.duckdb"
+    connect(str(db)).close()
+    app = create_app(service_settings(db, jobs_enabled=True, registry_dir=tmp_path / "models"))
+    with TestClient(app):
+        sched = app.state.ops_scheduler
+        assert sched is not None and sched._bg is not None
+        assert {r["name"] for r in sched.schedule()} == {"portal-sync", "audit-purge", "retention", "drift-check",
+                                                         "retrain", "reports"}
+    assert sched._bg is None  # stopped with the app

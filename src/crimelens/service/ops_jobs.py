@@ -204,3 +204,26 @@ class OpsJobs:
                 products.publish(tx, "forecast", self.cfg.model, geo, at=ctx.now)
                 out.update(forecast_version=prod.version, cells=len(geo.get("features", [])))
         return out
+
+
+def start_operations(rt: Runtime, settings: Any) -> Any:
+    """Start the scheduled jobs when ``settings.jobs_enabled`` (in one worker only); returns the
+    started :class:`~crimelens.service.scheduler.Scheduler` or None."""
+    import logging
+
+    from crimelens.service.erasure import load_policy
+    from crimelens.service.scheduler import Scheduler, admin_alert
+
+    log = logging.getLogger("crimelens.service.scheduler")
+    if not settings.jobs_enabled:
+        log.info("scheduled jobs off (CRIMELENS_JOBS_ENABLED is false)")
+        return None
+    if not rt.try_leader("ops-scheduler"):
+        log.info("scheduled jobs run in another worker")
+        return None
+    jobs = OpsJobs(rt, ModelRegistry(settings.registry_dir), OpsConfig(retention=load_policy(settings.retention_file)))
+    admins = [a.strip() for a in str(settings.jobs_admin_email).split(",") if a.strip()]
+    sched = Scheduler(rt, jobs.specs(), timezone=settings.schedule_timezone, alert=admin_alert(rt, admins))
+    sched.start()
+    log.info("scheduled jobs started: %s", ", ".join(s.name for s in jobs.specs()))
+    return sched
