@@ -146,3 +146,36 @@ def test_not_fitted_and_bad_layers(city: City) -> None:
         RiskTerrainModel().fit(empty, [city.layer("bars", shapely.points(city.bars))])
     with pytest.raises(InputError, match="unique"):
         risk_factors(units, [city.layer("a", shapely.points(city.bars))] * 2)
+
+
+def _guarded(city: City, thin: float, radius: float = 250.0) -> tuple[UnitCounts, RiskLayer]:
+    """Incidents removed (with probability ``thin``) within ``radius`` m of 'guardian' places."""
+    rng = np.random.default_rng(21)
+    guards = np.column_stack([X0 + 300 + rng.uniform(0, SIDE - 600, 30), Y0 + 300 + rng.uniform(0, SIDE - 600, 30)])
+    pts = city.incidents(5, background=4000)
+    d = np.hypot(pts[:, 0, None] - guards[:, 0], pts[:, 1, None] - guards[:, 1]).min(axis=1)
+    keep = ~((d < radius) & (rng.random(len(pts)) < thin))
+    return city.units(pts[keep]), city.layer("guards", shapely.points(guards))
+
+
+def test_a_protective_layer_gets_rrv_below_one(city: City) -> None:
+    units, guards = _guarded(city, 0.8)
+    model = RiskTerrainModel(bands=(1, 2)).fit(units, [city.layer("bars", shapely.points(city.bars)), guards])
+    row = model.factors_.set_index("layer").loc["guards"]
+    assert row["rrv_high"] < 1.0 and row["rrv"] < 0.5
+
+
+def test_a_factor_whose_cells_hold_no_incidents_is_reported_not_estimated(city: City) -> None:
+    units, guards = _guarded(city, 1.0, radius=400.0)  # cells within 200 m hold none at all
+    model = RiskTerrainModel(bands=(1, 2)).fit(units, [city.layer("bars", shapely.points(city.bars)), guards])
+    assert "guards" not in set(model.factors_["layer"])
+    assert any("guards" in d and "separation" in d for d in model.dropped_)
+    assert np.isfinite(model.factors_[["rrv_low", "rrv_high"]].to_numpy()).all()
+
+
+def test_only_a_decoy_layer_keeps_no_factor_and_a_flat_terrain(city: City) -> None:
+    units = city.units(city.incidents(6, near_bars=0, background=2500))
+    model = RiskTerrainModel(bands=(1, 2)).fit(units, [city.layer("decoy", shapely.points(city.decoy))])
+    assert model.factors_.empty
+    assert np.allclose(model.risk_score(), 1.0)
+    assert "No layer is associated" in summary_markdown(model, None, {})

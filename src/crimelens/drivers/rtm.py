@@ -49,6 +49,8 @@ FloatArray = npt.NDArray[np.float64]
 FactorKind = Literal["proximity", "density"]
 Family = Literal["auto", "poisson", "negative_binomial"]
 
+#: A refitted log-effect with a larger standard error is not estimable (quasi-separation).
+_MAX_SE = 10.0
 _POINT_LINE = ("Point", "MultiPoint", "LineString", "MultiLineString", "LinearRing")
 
 
@@ -256,8 +258,11 @@ def _count_fit(y: FloatArray, x: pd.DataFrame, family: str) -> Any:
     with warnings.catch_warnings(), threadpool_limits(1):
         warnings.simplefilter("ignore")
         if family == "poisson":
-            return sm.Poisson(y, design).fit(disp=0, maxiter=200)
-        return sm.NegativeBinomial(y, design, loglike_method="nb2").fit(disp=0, maxiter=500)
+            fit = sm.Poisson(y, design).fit(disp=0, maxiter=200)
+        else:
+            fit = sm.NegativeBinomial(y, design, loglike_method="nb2").fit(disp=0, maxiter=500)
+        _ = (fit.llf, fit.bic, fit.aic, fit.bse, fit.pvalues, fit.prsquared)  # cached while warnings are off
+    return fit
 
 
 class RiskTerrainModel:
@@ -304,7 +309,7 @@ class RiskTerrainModel:
         best = table[table["lasso_selected"]].assign(mag=lambda t: t["lasso_coef"].abs())
         keep = best.sort_values("mag", ascending=False).drop_duplicates("layer")["factor"].tolist()
         family = self._family(y, x[keep])
-        keep, fit = self._eliminate(y, x, keep, family)
+        keep, fit = self._eliminate(y, x, keep, family, dropped)
         table["in_model"] = table["factor"].isin(keep)
         self.candidates_ = table
         self.dropped_ = dropped
@@ -346,8 +351,18 @@ class RiskTerrainModel:
         return "negative_binomial" if np.isfinite(lr) and p < 0.05 else "poisson"
 
     @staticmethod
-    def _eliminate(y: FloatArray, x: pd.DataFrame, keep: list[str], family: str) -> tuple[list[str], Any]:
+    def _eliminate(y: FloatArray, x: pd.DataFrame, keep: list[str], family: str,
+                   notes: list[str]) -> tuple[list[str], Any]:
+        """Backward elimination on BIC, after dropping factors whose effect cannot be estimated."""
         fit = _count_fit(y, x[keep], family)
+        while True:
+            se = np.asarray(fit.bse, dtype=float)[1:1 + len(keep)]
+            bad = [k for k, s in zip(keep, se, strict=True) if not np.isfinite(s) or s > _MAX_SE]
+            if not bad:
+                break
+            notes.extend(f"{k}: not estimable (its cells hold almost no incidents: separation)" for k in bad)
+            keep = [k for k in keep if k not in bad]
+            fit = _count_fit(y, x[keep], family)
         while keep:
             trials = [(float(_count_fit(y, x[[k for k in keep if k != f]], family).bic), f) for f in keep]
             bic, worst = min(trials)
