@@ -24,6 +24,7 @@ from crimelens.filters import IncidentFilter
 from crimelens.governance.exports import neutralise
 from crimelens.service.auth import Principal, Role
 from crimelens.store.duckdb import DuckDBStore
+from crimelens.store.fieldcrypt import cipher_from_env, decrypt_frame
 from crimelens.store.sql import where_clause
 
 PUBLIC_FIELDS = (
@@ -133,9 +134,11 @@ def _select(store: DuckDBStore, fields: Sequence[str], personal: bool, where: st
     cols = ", ".join(f'i."{c}"' for c in fields)
     join = ""
     if personal:
-        cols += ", p.suspect, p.victim, p.narrative"
+        cols += ", p.suspect, p.victim, p.narrative, i.source AS _row_source, i.incident_id AS _row_id"
         join = " LEFT JOIN incident_personal p ON p.source = i.source AND p.incident_id = i.incident_id"
     frame = store.execute(f"SELECT {cols} FROM incidents i{join} WHERE {where} {tail}", [*params, *tail_params])  # noqa: S608 -- identifiers come from fixed column lists; values are bound parameters
+    if personal:  # values encrypted by the PostgreSQL store (store.fieldcrypt); DuckDB's are plain here
+        frame = decrypt_frame(frame, cipher_from_env(), frame.pop("_row_source"), frame.pop("_row_id"))
     out: list[dict[str, Any]] = json.loads(frame.to_json(orient="records", date_format="iso", date_unit="us"))
     return out
 

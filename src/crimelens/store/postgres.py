@@ -29,6 +29,7 @@ from crimelens.exceptions import InputError, StoreError
 from crimelens.filters import IncidentFilter
 from crimelens.schema import INCIDENT_COLUMNS, INCIDENT_SCHEMA, PERSONAL_SCHEMA, QUARANTINE_SCHEMA
 from crimelens.store.base import ChunkRouter, ChunkSplit, IngestReport
+from crimelens.store.fieldcrypt import FieldCipher, cipher_from_env, decrypt_frame
 from crimelens.store.migrations import POSTGRES_VERSION, has_postgis_column, upgrade_postgres
 from crimelens.store.sql import counts_sql, ddl_for, where_clause
 
@@ -82,7 +83,9 @@ class PostgresStore:
 
     The schema is ``schema``, else the URL's ``schema`` query parameter (``...?schema=agency``),
     else ``crimelens``. Opened for writing, the store applies the migrations it lacks
-    (:mod:`crimelens.store.migrations`) unless ``migrate`` is false.
+    (:mod:`crimelens.store.migrations`) unless ``migrate`` is false. With a store key configured
+    (``CRIMELENS_DB_KEY`` / ``CRIMELENS_DB_KEY_FILE``) the personal table's values are written
+    AES-GCM encrypted and decrypted on read (:mod:`crimelens.store.fieldcrypt`).
     """
 
     def __init__(self, url: str, *, schema: str | None = None, read_only: bool = False,
@@ -94,6 +97,7 @@ class PostgresStore:
         self.url = url
         self.schema = schema
         self.read_only = read_only
+        self.cipher: FieldCipher | None = cipher_from_env()
         try:
             self.conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
@@ -111,7 +115,7 @@ class PostgresStore:
         """Start an atomic load of one file."""
         if self.read_only:
             raise StoreError("store was opened read-only")
-        return PostgresBatch(self.conn, source)
+        return PostgresBatch(self.conn, source, self.cipher)
 
     def file_seen(self, source: str, sha256: str) -> bool:
         """True if this checksum was already loaded for ``source``."""
@@ -161,12 +165,15 @@ class PostgresStore:
         select = ", ".join(f'i."{c}"' for c in cols)
         join = ""
         if include_personal:
-            select += ", p.suspect, p.victim, p.narrative"
+            select += ", p.suspect, p.victim, p.narrative, i.source AS _row_source, i.incident_id AS _row_id"
             join = " LEFT JOIN incident_personal p USING (source, incident_id)"
         q = f"SELECT {select} FROM incidents i{join} WHERE {where} ORDER BY i.occurred_at, i.incident_id"  # noqa: S608 -- identifiers from the schema
         if limit is not None:
             q += f" LIMIT {int(limit)}"
-        return self._frame(q, params)
+        frame = self._frame(q, params)
+        if include_personal:
+            frame = decrypt_frame(frame, self.cipher, frame.pop("_row_source"), frame.pop("_row_id"))
+        return frame
 
     def counts(
         self, by: Sequence[str], flt: IncidentFilter | None = None, *, tz: str | None = None
@@ -242,9 +249,10 @@ def _copy(conn: psycopg.Connection[Any], table: str, rows: pa.Table) -> None:
 class PostgresBatch:
     """One atomic load into a :class:`PostgresStore`."""
 
-    def __init__(self, conn: psycopg.Connection[Any], source: str) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], source: str, cipher: FieldCipher | None = None) -> None:
         self.conn = conn
         self.source = source
+        self.cipher = cipher
         self._open = False
         self._router = ChunkRouter()
 
@@ -280,6 +288,8 @@ class PostgresBatch:
         if part is not None:
             for table, rows in (("incidents", part.direct), ("incident_personal", part.direct_personal),
                                 ("stage", part.staged), ("stage_personal", part.staged_personal)):
+                if self.cipher is not None and table.endswith("_personal"):
+                    rows = self.cipher.encrypt_table(rows)  # before the values leave the process
                 _copy(self.conn, table, rows)
         _copy(self.conn, "stage_quarantine", quarantine)
 
