@@ -45,7 +45,7 @@ def loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[st
 
 def _server_rows(schema: str) -> list[tuple[str, str, str | None, str | None, str | None]]:
     with psycopg.connect(PG_SERVER) as con:
-        return con.execute(f"SELECT source, incident_id, suspect, victim, narrative FROM {schema}.incident_personal "  # noqa: S608 -- test schema name
+        return con.execute(f"SELECT source, incident_id, suspect, victim, narrative FROM {schema}.incident_personal "
                            "ORDER BY incident_id").fetchall()
 
 
