@@ -58,6 +58,9 @@ def forecast(
     out: Annotated[Path, typer.Option("--out", help="Output file: .geojson or .csv.")] = Path("forecast.geojson"),
     top: Annotated[int | None, typer.Option("--top", help="Write only the riskiest N cells.")] = None,
     save: Annotated[Path | None, typer.Option("--save", help="Also save the fitted model here.")] = None,
+    registry: Annotated[Path | None, typer.Option("--registry", help="Register the fitted model (backtested "
+                                                  "and bias-audited) as a candidate in this model registry; "
+                                                  "the output names its version.")] = None,
     jobs: JobsOpt = 1,
     category: CategoryOpt = None,
     source: SourceOpt = None,
@@ -73,16 +76,20 @@ def forecast(
     with errors_to_exit():
         origin = parse_date(at, "--at")
         parse_horizon(horizon)
-        frame = load_located(db, end=origin, categories=category, sources=source)
+        frame = load_located(db, end=origin, categories=category, sources=source,
+                             extra_columns=("district",) if registry is not None else ())
         est = make(model, cell_size=cell, horizon=horizon, n_jobs=jobs)
         est.fit(frame, until=origin)
         surface = est.predict(horizon=horizon)
+        version = _register(registry, est, frame, model, cell, horizon) if registry is not None else None
+        if version is not None:
+            surface.params["model_version"] = version
         surface.write(out, top=top)
         if save is not None:
             save_model(est, save, training=frame)
     payload = {"model": model, "out": str(out), "cells": len(surface.cells()),
                "start": surface.start.isoformat(), "end": surface.end.isoformat(),
-               "trained_on": int(est.n_train_), "saved": str(save) if save else None}
+               "trained_on": int(est.n_train_), "saved": str(save) if save else None, "model_version": version}
     chosen = ""
     if hasattr(est, "explain"):
         groups: list[dict[str, Any]] = est.explain()["groups"]
@@ -92,6 +99,22 @@ def forecast(
                          + f" ({g['reason']})" for g in groups)
     emit(payload, as_json, f"{model}: {payload['cells']} cells ranked for {surface.start.date()} to "
                            f"{surface.end.date()} -> {out}{chosen}")
+
+
+def _register(root: Path, est: Any, frame: Any, model: str, cell: float, horizon: str) -> str:
+    """Backtest, audit and register ``est`` as a candidate; returns ``name@version``."""
+    import os
+
+    import pandas as pd
+
+    from crimelens.registry import ModelRegistry
+    from crimelens.registry.fitted import register_forecaster, score_forecaster
+
+    scored = score_forecaster(model, frame, until=pd.Timestamp(est.until_), params={"cell_size": cell},
+                              horizon=horizon)
+    m = register_forecaster(ModelRegistry(root), est, frame, scored=scored, reason="crimelens forecast",
+                            by=os.environ.get("USER", "cli"))
+    return f"{m.name}@{m.version}"
 
 
 def evaluate(
