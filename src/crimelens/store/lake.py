@@ -322,7 +322,7 @@ class LakeBatch:
         tables[table].remove(rel)
         if keep:
             new_rel = str(Path(rel).parent / f"part-{self.batch_id}-rw-{uuid.uuid4().hex[:8]}.parquet")
-            target = self.dir / "out" / new_rel
+            target = self.dir / "rw" / new_rel
             target.parent.mkdir(parents=True, exist_ok=True)
             self.con.execute(f"COPY (SELECT * FROM read_parquet({_literal(str(old))}) WHERE incident_id NOT IN "  # noqa: S608 -- paths are quoted literals
                              f"(SELECT incident_id FROM gone)) TO {_literal(str(target))} "
@@ -331,11 +331,11 @@ class LakeBatch:
 
     def _publish(self) -> None:
         """Move the new files beside the committed ones (still unlisted, so still invisible)."""
-        out = self.dir / "out"
-        for path in sorted(out.rglob("*.parquet")) if out.exists() else []:
-            target = self.root / path.relative_to(out)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            path.replace(target)
+        for out in (self.dir / "out", self.dir / "rw"):
+            for path in sorted(out.rglob("*.parquet")) if out.exists() else []:
+                target = self.root / path.relative_to(out)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                path.replace(target)
 
     def _drop_replaced(self, manifest: dict[str, Any]) -> None:
         listed = {f for files in manifest["tables"].values() for f in files}
