@@ -33,17 +33,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.service,
 playwright_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright Python package")
 
 
-@pytest.fixture(scope="module")
-def server(template_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def live_server(app: Any) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free port in a thread; yield its base URL, stop it afterwards."""
     import uvicorn
 
-    from crimelens.service.app import create_app
-
-    db = tmp_path_factory.mktemp("browser") / "b.duckdb"
-    shutil.copy(template_store, db)
     port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(service_settings(db)), host="127.0.0.1", port=port,
-                                        log_level="warning"))
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     t = threading.Thread(target=srv.run, daemon=True)
     t.start()
     for _ in range(200):
@@ -53,6 +48,15 @@ def server(template_store: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     yield f"http://127.0.0.1:{port}"
     srv.should_exit = True
     t.join(15)
+
+
+@pytest.fixture(scope="module")
+def server(template_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from crimelens.service.app import create_app
+
+    db = tmp_path_factory.mktemp("browser") / "b.duckdb"
+    shutil.copy(template_store, db)
+    yield from live_server(create_app(service_settings(db)))
 
 
 @pytest.fixture(scope="module")

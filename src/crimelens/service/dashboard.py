@@ -1,8 +1,9 @@
 """The dashboard: one HTML page (login, then map, charts, tables, live feed) and its static files.
 
 Everything is served locally: plotly.js comes from the installed ``plotly`` wheel, the page's
-script and styles from ``static/``. The map draws area outlines and grid cells on plain axes,
-so it works with no tile server and no network. A basemap comes from an MBTiles file the
+scripts (``core``, ``share``, ``basemap``, ``drill``, ``map``, ``timeline``, ``app``) and styles
+from ``static/``. The map draws cells, hot spots and areas on longitude/latitude axes with the
+basemap's tiles laid under them as images, so it works with no network. A basemap comes from an MBTiles file the
 service serves itself (``crimelens serve --basemap FILE``: ``/tiles/{z}/{x}/{y}.png``, see
 :mod:`crimelens.service.tiles`) or from an XYZ tile URL the admin configures (setting
 ``tile_url``, whose origin is added to the CSP). The page holds no data: it calls the API with
@@ -52,10 +53,12 @@ def mount(app: FastAPI, settings: Settings) -> None:
     from crimelens.service import tiles
 
     basemap = tiles.mount(app, settings.basemap)
+    info = basemap.info() if basemap else {}
     page = env.get_template("index.html").render(
-        tile_url=basemap.info()["url"] if basemap else settings.tile_url or "",
-        tile_bounds=",".join(str(v) for v in basemap.info()["bounds"]) if basemap else "",
-        tile_attribution=basemap.info()["attribution"] if basemap else "",
+        tile_url=info.get("url") or settings.tile_url or "",
+        tile_bounds=",".join(str(v) for v in info.get("bounds", ())),
+        tile_minzoom=info.get("minzoom", 0), tile_maxzoom=info.get("maxzoom", 19),
+        tile_attribution=info.get("attribution", ""),
         groups=[g for g in GROUPS if g != "non_crime"],
         rollups=sorted(ROLLUPS),
         leaves=[c.name for c in CATEGORIES],

@@ -1,33 +1,23 @@
 /* crimelens dashboard: log in, then draw the map, charts and tables from the API; live feed over SSE.
-   No inline scripts (CSP), no network beyond this origin (and the optional tile server). */
+   The map, drill-down, time slider and sharing live in map.js, drill.js, timeline.js and share.js
+   (all on window.CL, core.js). No inline scripts (CSP), no network beyond this origin (and the
+   optional tile server). */
 "use strict";
-(function () {
-  const API = "/api/v1";
-  const $ = (id) => document.getElementById(id);
-  const HOT = ["#D62F27", "#ED7551", "#FAB984", "#F7F7F2", "#C0CCBE", "#849EBA", "#4575B5"];
-  const DENSITY = ["#fee5d9", "#fcae91", "#fb6a4a", "#de2d26", "#a50f15"];
-  const AREAS = ["#edf8e9", "#bae4b3", "#74c476", "#31a354", "#006d2c"];
-  let token = sessionStorage.getItem("crimelens.token");
+(function (CL) {
+  const API = CL.API, $ = CL.$, api = CL.api, fmt = CL.fmt, table = CL.table, CONFIG = CL.CONFIG;
+  const MARGIN = { l: 50, r: 10, t: 10, b: 40 };
   let feedAbort = null;
-  let role = null;
   let alertMsg = "";  // outcome of the last acknowledgement, kept across redraws
 
-  async function api(path, opts) {
-    const o = Object.assign({ headers: {} }, opts || {});
-    o.headers = Object.assign({ Authorization: "Bearer " + token }, o.headers);
-    const r = await fetch(API + path, o);
-    if (r.status === 401) { showLogin("Your session has ended; please sign in again."); throw new Error("401"); }
-    if (!r.ok) throw new Error(path + ": " + r.status);
-    return r.json();
-  }
-
   function showLogin(msg) {
-    token = null; sessionStorage.removeItem("crimelens.token");
+    CL.session.token = null; sessionStorage.removeItem("crimelens.token");
     if (feedAbort) feedAbort.abort();
+    CL.timeline.stop();
     $("main").hidden = true; $("login-view").hidden = false; $("logout").hidden = true;
     $("whoami").textContent = ""; $("login-error").textContent = msg || "";
     $("username").focus();
   }
+  CL.session.onExpired = () => showLogin("Your session has ended; please sign in again.");
 
   async function login(ev) {
     ev.preventDefault();
@@ -41,8 +31,8 @@
       $("login-error").textContent = typeof d.detail === "string" ? d.detail : "Sign-in failed";
       return;
     }
-    token = (await r.json()).access_token;
-    sessionStorage.setItem("crimelens.token", token);
+    CL.session.token = (await r.json()).access_token;
+    sessionStorage.setItem("crimelens.token", CL.session.token);
     start();
   }
 
@@ -51,77 +41,15 @@
     showLogin("Signed out.");
   }
 
-  function query() {
-    const p = new URLSearchParams();
-    if ($("f-from").value) p.set("from", $("f-from").value);
-    if ($("f-to").value) p.set("to", $("f-to").value);
-    if ($("f-category").value) p.append("category", $("f-category").value);
-    if ($("f-area").value) p.append("area", $("f-area-col").value + ":" + $("f-area").value.trim());
-    if ($("f-source").value) p.append("source", $("f-source").value.trim());
-    return p;
+  function windowShape() {
+    const per = CL.period();
+    if (!Number($("t-window").value) || !per.from) return [];
+    return [{ type: "rect", xref: "x", yref: "paper", x0: per.from, x1: per.to, y0: 0.38, y1: 1,
+      fillcolor: "rgba(255,191,71,0.35)", line: { width: 0 } }];
   }
 
-  const CONFIG = { displaylogo: false, responsive: true };
-  const MARGIN = { l: 50, r: 10, t: 10, b: 40 };
-
-  function classes(values, n) {
-    const s = values.slice().sort((a, b) => a - b);
-    return (v) => { let k = 0; for (let i = 1; i < n; i++) if (v > s[Math.floor(i * (s.length - 1) / n)]) k = i; return k; };
-  }
-
-  function polyTraces(fc, colourOf, names, line, opacity) {
-    const groups = {};
-    for (const f of fc.features) {
-      const k = colourOf(f);
-      const g = groups[k] || (groups[k] = { x: [], y: [] });
-      const ring = f.geometry.coordinates[0];
-      for (const p of ring) { g.x.push(p[0]); g.y.push(p[1]); }
-      g.x.push(null); g.y.push(null);
-    }
-    return Object.keys(groups).map((k) => ({ type: "scatter", mode: "lines", fill: "toself", x: groups[k].x, y: groups[k].y,
-      fillcolor: k, opacity: opacity, line: { color: line || k, width: line ? 1.5 : 0.5 }, name: names[k] || k,
-      hoverinfo: "name" }));
-  }
-
-  async function drawMap(p) {
-    const want = (id) => $(id).checked;
-    const cell = await api("/aggregates/cells?" + p + "&cell_m=500");
-    const traces = [];
-    let lats = [];
-    if (want("l-areas")) {
-      const ar = await api("/aggregates/outlines?" + p + "&column=" + $("f-area-col").value);
-      const cls = classes(ar.features.map((f) => f.properties.count), 5);
-      traces.push(...polyTraces(ar, (f) => AREAS[cls(f.properties.count)], {}, "#2d4b2d", 0.35)
-        .map((t, i) => Object.assign(t, { name: "areas (" + (i + 1) + ")", hoverinfo: "skip" })));
-    }
-    if (want("l-density")) {
-      const cls = classes(cell.features.map((f) => f.properties.count), 5);
-      const names = {}; DENSITY.forEach((c, i) => names[c] = "density class " + (i + 1) + " of 5");
-      traces.push(...polyTraces(cell, (f) => DENSITY[cls(f.properties.count)], names, null, 0.75));
-    }
-    if (want("l-hotspots")) {
-      const hs = await api("/hotspots?" + p);
-      const names = {}; HOT.forEach((c, i) => names[c] = ["hot 99%", "hot 95%", "hot 90%", "n.s.", "cold 90%", "cold 95%", "cold 99%"][i]);
-      traces.push(...polyTraces(hs, (f) => f.properties.color || "#F7F7F2", names, null, 0.9));
-    }
-    if (want("l-forecast")) {
-      const models = await api("/forecasts");
-      const fc = await api("/forecasts/" + encodeURIComponent(models[0].name) + "?" + p);
-      traces.push(...polyTraces(fc, () => "rgba(0,0,0,0)", {}, "#6a3d9a", 1)
-        .map((t) => Object.assign(t, { name: "top cells: " + fc.model })));
-    }
-    for (const f of cell.features) lats.push(f.geometry.coordinates[0][0][1]);
-    const lat0 = lats.length ? lats.reduce((a, b) => a + b, 0) / lats.length : 0;
-    const layout = { margin: { l: 50, r: 10, t: 10, b: 40 }, showlegend: true, legend: { x: 1.02, y: 1, font: { size: 11 } },
-      xaxis: { title: "longitude", showgrid: false }, paper_bgcolor: "#fff", plot_bgcolor: "#eef1f4",
-      yaxis: { title: "latitude", showgrid: false, scaleanchor: "x", scaleratio: 1 / Math.cos(lat0 * Math.PI / 180) } };
-    await Plotly.react("map", traces, layout, CONFIG);
-    $("map-note").textContent = cell.features.length + " cells of " + cell.parameters.cell_size_m +
-      " m; hot spots: Getis-Ord Gi* with FDR; map drawn without tiles" + (document.body.dataset.tileUrl ? " (tiles set)" : "") + ".";
-  }
-
-  async function drawTrend(p) {
-    const d = await api("/aggregates/timeseries?" + p + "&period=day&stl=true");
+  async function drawTrend() {
+    const d = await api("/aggregates/timeseries?" + CL.filterParams() + "&period=day&stl=true");
     const x = d.points.map((r) => r.period_start);
     const t = [{ x: x, y: d.points.map((r) => r.count), type: "scatter", mode: "lines", name: "incidents per day",
       line: { color: "rgba(31,95,168,0.35)", width: 1 } }];
@@ -133,7 +61,7 @@
     }
     await Plotly.react("trend", t, { margin: MARGIN, legend: { orientation: "h", y: -0.25 },
       grid: { rows: 2, columns: 1, roworder: "top to bottom" }, yaxis: { title: "incidents", domain: [0.38, 1] },
-      yaxis2: { domain: [0, 0.25], title: "seasonal" }, xaxis2: { anchor: "y2" } }, CONFIG);
+      yaxis2: { domain: [0, 0.25], title: "seasonal" }, xaxis2: { anchor: "y2" }, shapes: windowShape() }, CONFIG);
   }
 
   async function drawHourWeekday(p) {
@@ -150,24 +78,10 @@
       y: rows.map((r) => r.category), marker: { color: "#1f5fa8" } }], { margin: { l: 150, r: 10, t: 10, b: 30 } }, CONFIG);
   }
 
-  function table(id, head, rows, caption) {
-    const t = $(id);
-    t.replaceChildren();
-    const c = document.createElement("caption"); c.textContent = caption; t.appendChild(c);
-    const thead = t.createTHead().insertRow();
-    for (const h of head) { const th = document.createElement("th"); th.scope = "col"; th.textContent = h; thead.appendChild(th); }
-    const body = t.createTBody();
-    for (const r of rows) {
-      const tr = body.insertRow();
-      r.forEach((v, i) => { const td = tr.insertCell(); td.textContent = v === null || v === undefined ? "–" : v;
-        if (i === 0) td.scope = "row"; });
-    }
-  }
-
-  const fmt = (v, d) => (v === null || v === undefined || Number.isNaN(v)) ? "n/a" : Number(v).toFixed(d || 0);
-
-  async function drawCompStat(p) {
-    const d = await api("/aggregates/compstat?" + p);
+  async function drawCompStat() {
+    const per = CL.period();
+    const asOf = Number($("t-window").value) && per.to ? "&as_of=" + CL.addDays(per.to, -1) : "";
+    const d = await api("/aggregates/compstat?" + CL.filterParams() + asOf);
     const head = ["offence"];
     for (const w of ["7d", "28d", "ytd"]) head.push(w + " now", w + " last yr", w + " %", w + " p");
     const rows = d.rows.map((r) => {
@@ -190,16 +104,34 @@
       q.total + " rows quarantined");
   }
 
-  async function refresh(ev) {
-    if (ev) ev.preventDefault();
-    const p = query();
+  /** What the time slider moves: the map, the window on the trend, hour × weekday, categories, CompStat. */
+  async function periodRefresh() {
+    const p = CL.query();
     $("status").textContent = "Loading…";
     try {
-      await Promise.all([drawMap(p), drawTrend(p), drawHourWeekday(p), drawCategories(p), drawCompStat(p), drawSide()]);
+      await Promise.all([CL.map.draw(p), Plotly.relayout("trend", { shapes: windowShape() }), drawHourWeekday(p),
+        drawCategories(p), drawCompStat()]);
+      CL.writeUrl();
       $("status").textContent = "Updated " + new Date().toLocaleTimeString();
     } catch (e) {
       if (e.message !== "401") $("status").textContent = "Could not load: " + e.message;
     }
+  }
+
+  async function refresh(ev) {
+    if (ev) ev.preventDefault();
+    const p = CL.query();
+    $("status").textContent = "Loading…";
+    try {
+      await CL.timeline.load();
+      await Promise.all([CL.map.draw(CL.query()), drawTrend(), drawHourWeekday(CL.query()), drawCategories(CL.query()),
+        drawCompStat(), drawSide()]);
+      CL.writeUrl();
+      $("status").textContent = "Updated " + new Date().toLocaleTimeString();
+    } catch (e) {
+      if (e.message !== "401") $("status").textContent = "Could not load: " + e.message;
+    }
+    return p;
   }
 
   function addFeed(data, live) {
@@ -257,7 +189,17 @@
       const li = document.createElement("li"), span = document.createElement("span");
       span.append(severity(a), " " + alertText(a));
       li.appendChild(span);
-      if (role === "analyst" || role === "admin") {
+      const show = document.createElement("button");
+      show.type = "button"; show.textContent = "Incidents";
+      show.setAttribute("aria-label", "Incidents behind alert: " + alertText(a));
+      show.addEventListener("click", () => {
+        const p = CL.filterParams({ from: (a.window_start || "").slice(0, 10), to: CL.addDays((a.window_end || "").slice(0, 10), 1) });
+        if (a.area_level && a.area && !a.area_level.startsWith("h3")) p.append("area", a.area_level + ":" + a.area);
+        if (a.category) p.set("category", a.category);
+        CL.drill.open({ title: "Alert: " + alertText(a), params: p });
+      });
+      li.appendChild(show);
+      if (CL.session.role === "analyst" || CL.session.role === "admin") {
         const b = document.createElement("button");
         b.type = "button"; b.textContent = "Acknowledge";
         b.setAttribute("aria-label", "Acknowledge alert: " + alertText(a));
@@ -273,7 +215,7 @@
     if (feedAbort) feedAbort.abort();
     feedAbort = new AbortController();
     try {
-      const r = await fetch(API + "/events", { headers: { Authorization: "Bearer " + token }, signal: feedAbort.signal });
+      const r = await fetch(API + "/events", { headers: { Authorization: "Bearer " + CL.session.token }, signal: feedAbort.signal });
       if (!r.ok || !r.body) throw new Error("feed " + r.status);
       const reader = r.body.getReader();
       const dec = new TextDecoder();
@@ -295,15 +237,15 @@
         }
       }
     } catch (e) {
-      if (e.name === "AbortError" || !token) return;
+      if (e.name === "AbortError" || !CL.session.token) return;
     }
-    if (token) setTimeout(feed, 3000);
+    if (CL.session.token) setTimeout(feed, 3000);
   }
 
   async function start() {
     const me = await api("/auth/me");
     $("whoami").textContent = "Signed in as " + me.username + " (" + me.role + ")";
-    role = me.role;
+    CL.session.role = me.role;
     $("login-view").hidden = true; $("main").hidden = false; $("logout").hidden = false;
     const recent = await api("/incidents?limit=10");
     addFeed({ items: recent.items }, false);
@@ -312,11 +254,29 @@
     await refresh();
   }
 
+  function openHash(hash) {
+    CL.fromUrl(hash);
+    if (CL.session.role) refresh();
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    CL.fromUrl(location.hash);
     $("login-form").addEventListener("submit", login);
     $("filters").addEventListener("submit", refresh);
     $("logout").addEventListener("click", logout);
-    for (const id of ["l-density", "l-hotspots", "l-forecast", "l-areas"]) $(id).addEventListener("change", () => drawMap(query()));
-    if (token) start().catch(() => showLogin()); else showLogin();
+    const redrawMap = () => CL.map.draw(CL.query()).then(CL.writeUrl).catch((e) => {
+      if (e.message !== "401") $("status").textContent = "Could not load: " + e.message; });
+    for (const id of ["l-density", "l-hotspots", "l-forecast", "l-areas", "c-layer", "c-measure", "c-scheme"]) {
+      $(id).addEventListener("change", redrawMap);
+    }
+    $("c-pop").addEventListener("change", () => {
+      const f = $("c-pop").files[0];
+      if (f) CL.map.readPopulation(f).then((n) => { $("status").textContent = n + " areas with residents loaded."; redrawMap(); });
+    });
+    CL.timeline.init(periodRefresh);
+    CL.drill.init();
+    CL.share.init(openHash);
+    window.addEventListener("hashchange", () => { if (location.hash.slice(1) !== CL.toUrl()) openHash(location.hash); });
+    if (CL.session.token) start().catch(() => showLogin()); else showLogin();
   });
-})();
+})(window.CL);
