@@ -472,11 +472,10 @@ def summary_markdown(model: RiskTerrainModel, evaluation: pd.DataFrame | None, m
         f"BIC kept {stats['in_model']} (pseudo-R² {stats['pseudo_r2']:.3f}, AIC {stats['aic']:.1f}).", "",
     ]
     for r in model.factors_.to_dict("records"):
-        more = "more" if r["rrv"] >= 1 else "fewer"
-        where = "within" if r["type"] == "proximity" else "of high density at"
-        lines.append(f"- **{r['factor']}**: cells {where} {r['band_m']:g} m of {r['layer']} have {r['rrv']:.2f} "
-                     f"times ({r['rrv_low']:.2f}–{r['rrv_high']:.2f}) the incidents of other cells ({more}; "
-                     f"p = {_cell_text(float(r['p']))}).")
+        where = "within" if r["type"] == "proximity" else "in a high-density area (bandwidth)"
+        lines.append(f"- **{r['factor']}**: cells {where} {r['band_m']:g} m of layer {r['layer']} have "
+                     f"{r['rrv']:.2f} times (95 % CI {r['rrv_low']:.2f}–{r['rrv_high']:.2f}) the expected incidents "
+                     f"of cells without it, the other factors held equal (p = {_cell_text(float(r['p']))}).")
     if model.factors_.empty:
         lines.append("- No layer is associated with the counts beyond chance.")
     if evaluation is not None:
