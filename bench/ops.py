@@ -151,6 +151,41 @@ def _app(db: Path, enabled: bool) -> Any:
     return app
 
 
+def middleware_cost(calls: int, rounds: int) -> list[str]:
+    """Microseconds the middleware adds to one request: a bare ASGI app answering at once, called
+    directly with and without :class:`MetricsMiddleware` (no client, no sockets: only the
+    middleware's own work differs); Markdown lines."""
+    from crimelens.service.metrics import Metrics, MetricsMiddleware
+
+    async def bare(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    wrapped = MetricsMiddleware(bare, Metrics())
+    scope = {"type": "http", "method": "GET", "path": "/api/v1/health", "headers": [], "query_string": b""}
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(_: Any) -> None:
+        return None
+
+    async def loop(app: Any) -> float:
+        t = time.perf_counter()
+        for _ in range(calls):
+            await app(dict(scope), receive, send)
+        return (time.perf_counter() - t) / calls
+
+    got: dict[str, list[float]] = {"bare": [], "wrapped": []}
+    for r in range(rounds):
+        order = (("bare", bare), ("wrapped", wrapped))
+        for name, app in order if r % 2 == 0 else order[::-1]:
+            got[name].append(asyncio.run(loop(app)))
+    b, w = min(got["bare"]), min(got["wrapped"])
+    return [f"middleware alone: {calls:,} calls x {rounds} rounds, best round: bare {b * 1e6:.1f} us, "
+            f"with the middleware {w * 1e6:.1f} us per request, so **{(w - b) * 1e6:.1f} us added**"]
+
+
 def overhead(n: int, requests: int, rounds: int, work: Path) -> list[str]:
     """p95 latency with and without the metrics middleware; Markdown lines."""
     from crimelens.schema import to_arrow
@@ -206,10 +241,12 @@ def main() -> None:
     ap.add_argument("--skip", choices=("metrics", "encryption"), action="append", default=[])
     a = ap.parse_args()
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, "
-          f"Python {platform.python_version()}, {datetime.now().isoformat(timespec='minutes')}")
+          f"Python {platform.python_version()}, {datetime.now().isoformat(timespec='minutes')}, "
+          f"load average {os.getloadavg()[0]:.1f} at start")
     print(f"command: python bench/ops.py {' '.join(sys.argv[1:])}".rstrip())
     with tempfile.TemporaryDirectory(prefix="crimelens-ops-") as d:
         if "metrics" not in a.skip:
+            print("\n".join(["", *middleware_cost(20_000, 8)]))
             print("\n".join(["", *overhead(min(a.incidents, 100_000), a.requests, a.rounds, Path(d))]))
         if "encryption" not in a.skip:
             print("\n".join(["", *encryption(a.incidents, max(2, a.rounds // 2), Path(d))]))

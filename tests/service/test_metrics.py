@@ -82,6 +82,9 @@ def test_requests_are_counted_by_route_template_and_status(menv: Env) -> None:
             (("method", "GET"), ("route", "/api/v1/incidents/{source}/{incident_id}")))
     assert got[hist] >= before + 4
     assert "M1" not in text and "Zebulon" not in text and "madison/" not in text  # templates, never paths
+    menv.client.request("BREW", "/api/v1/health")  # any method token: one bounded label value
+    assert scrape(menv)[("crimelens_http_requests_total",
+                         (("method", "OTHER"), ("route", "/api/v1/health"), ("status", "405")))] == 1
     menv.client.get("/no/such/path")
     assert scrape(menv)[("crimelens_http_requests_total",
                          (("method", "GET"), ("route", "<unmatched>"), ("status", "404")))] >= 1

@@ -54,6 +54,8 @@ BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.
 #: Seconds a store-derived scrape is reused (a scraper every 15 s costs one set of queries).
 STORE_TTL_S = 10.0
 UNMATCHED = "<unmatched>"
+#: Methods kept as label values; any other (a client may send any token) counts as ``OTHER``.
+METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
 
 
 class MetricsSettings(BaseSettings):
@@ -90,13 +92,21 @@ class Metrics:
         self.model_score = Gauge("crimelens_model_score", "Backtest score of a model version (registry)",
                                  ["model", "version", "metric"], registry=r, multiprocess_mode="mostrecent")
         self.extra: list[Any] = []
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}  # labelled series, looked up once
         self.erasures = Counter("crimelens_erasures_total", "Erasure requests carried out, by kind",
                                 ["kind"], registry=r)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one finished request."""
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        if method not in METHODS:
+            method = "OTHER"
+        key = (method, route, status)
+        pair = self._children.get(key)
+        if pair is None:  # labels() validates and locks: done once per series, not per request
+            pair = self._children[key] = (self.requests.labels(method, route, str(status)),
+                                          self.latency.labels(method, route))
+        pair[0].inc()
+        pair[1].observe(seconds)
 
     def observe_job(self, kind: str, outcome: str, seconds: float) -> None:
         """Count one job run (``outcome`` ``ok`` or ``failed``; the scheduler calls this after each run)."""
