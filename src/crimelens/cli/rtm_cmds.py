@@ -152,7 +152,7 @@ def rtm(
     bands: Annotated[str, typer.Option("--bands", help="Spatial influence bands in cells, comma-separated.")] = "1,2,3",
     family: Annotated[str, typer.Option("--family", help="auto, poisson or negative_binomial.")] = "auto",
     test_from: Annotated[str | None, typer.Option("--test-from", help="Held-out period starts here "
-                                                  "[default: the last quarter of the span].")] = None,
+                                                  "(default: the last quarter of the span).")] = None,
     coverage: Annotated[str, typer.Option("--coverage", help="Shares of cells flagged in the evaluation.")
                         ] = "0.05,0.10",
     start: FromOpt = None,
