@@ -250,6 +250,8 @@ class ModelsOut(BaseModel):
 
     models: list[ModelOut]
     leaderboard: list[dict[str, Any]]
+    registry: list[dict[str, Any]] = Field(default_factory=list, description="registered models: versions "
+                                           "(manifest summaries) and aliases (docs/operations.md)")
 
 
 class QuarantineSummaryOut(BaseModel):
