@@ -66,16 +66,16 @@ def incident_factory():  # type: ignore[no-untyped-def]
     return make_incidents
 
 
-def ingest_toronto_format(frame: pd.DataFrame, root: Path) -> str:
-    """Ingest canonical incidents (EPSG:32616 fixture layout) through the real CLI as a
-    Toronto-format file shifted into UTM 17N; returns the store path."""
+def ingest_toronto_format(frame: pd.DataFrame, root: Path, shift: bool = True) -> str:
+    """Ingest canonical incidents (EPSG:32616 fixture layout, or already in UTM 17N when not
+    ``shift``) through the real CLI as a Toronto-format file in UTM 17N; returns the store path."""
     from typer.testing import CliRunner
 
     from crimelens.cli.app import app
     from crimelens.geo.crs import to_wgs84
 
-    x = 628_000.0 + (frame["x"].to_numpy() - X0)
-    y = 4_838_000.0 + (frame["y"].to_numpy() - Y0)
+    x = frame["x"].to_numpy() + (628_000.0 - X0 if shift else 0.0)
+    y = frame["y"].to_numpy() + (4_838_000.0 - Y0 if shift else 0.0)
     lon, lat = to_wgs84(x, y, "EPSG:32617")
     local = pd.DatetimeIndex(frame["occurred_at"]).tz_convert("America/Toronto")
     mci = {"burglary": "Break and Enter", "robbery": "Robbery", "theft": "Theft Over"}

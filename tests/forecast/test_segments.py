@@ -96,3 +96,34 @@ def test_a_user_street_file_in_wgs84_is_read_and_projected(city: NetworkCity, tm
     json.dumps(gj)
     with pytest.raises(InputError, match="not found"):
         read_network(tmp_path / "missing.gpkg", city.crs)
+
+
+def test_cli_forecast_and_evaluate_on_segments(city: NetworkCity, tmp_path: Path, toronto_store) -> None:  # type: ignore[no-untyped-def]
+    import geopandas as gpd
+    from typer.testing import CliRunner
+
+    from crimelens.cli.app import app
+
+    assert city.crs == "EPSG:32617"
+    inc = city.incidents[city.incidents["occurred_at"] < "2022-09-01"]
+    db = toronto_store(inc, tmp_path, shift=False)
+    streets = tmp_path / "streets.gpkg"
+    gpd.GeoDataFrame(geometry=list(city.lines), crs=city.crs).to_file(streets, driver="GPKG")
+    runner = CliRunner()
+    out = tmp_path / "seg.geojson"
+    res = runner.invoke(app, ["forecast", "--segments", str(streets), "--out", str(out), "--top", "20",
+                              "--db", db, "--json"])
+    assert res.exit_code == 0, res.output
+    payload = json.loads(res.output)
+    assert payload["model"] == "network_kde" and payload["segments"] == len(city.lines)
+    assert payload["share_snapped"] > 0.99
+    feats = json.loads(out.read_text())["features"]
+    assert len(feats) == 20 and feats[0]["geometry"]["type"] == "LineString"
+    res = runner.invoke(app, ["evaluate", "--segments", str(streets), "--models", "retro_count,network_kde",
+                              "--from", "2022-07-04", "--to", "2022-08-01", "--out", str(tmp_path / "lb"),
+                              "--db", db, "--json"])
+    assert res.exit_code == 0, res.output
+    board = json.loads(res.output)
+    assert board["folds"] == 5 and set(board["models"]) >= {"retro_count", "network_kde"}
+    res = runner.invoke(app, ["forecast", "--segments", str(tmp_path / "nope.gpkg"), "--out", str(out), "--db", db])
+    assert res.exit_code == 2 and "not found" in res.output and "Traceback" not in res.output

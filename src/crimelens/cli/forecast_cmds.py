@@ -62,6 +62,11 @@ def forecast(
                                                   "and bias-audited) as a candidate in this model registry; "
                                                   "the output names its version.")] = None,
     jobs: JobsOpt = 1,
+    segments: Annotated[Path | None, typer.Option("--segments", help="Street lines (GeoPackage, GeoJSON, "
+                                                  "Shapefile): forecast on street segments instead of cells.")]
+    = None,
+    snap: Annotated[float, typer.Option("--snap", help="With --segments: snap incidents within this many "
+                                        "metres of a segment.")] = 30.0,
     category: CategoryOpt = None,
     source: SourceOpt = None,
     db: DbOpt = None,
@@ -78,6 +83,9 @@ def forecast(
         parse_horizon(horizon)
         frame = load_located(db, end=origin, categories=category, sources=source,
                              extra_columns=("district",) if registry is not None else ())
+        if segments is not None:
+            _forecast_segments(frame, segments, snap, model, origin, horizon, out, top, as_json)
+            return
         est = make(model, cell_size=cell, horizon=horizon, n_jobs=jobs)
         est.fit(frame, until=origin)
         surface = est.predict(horizon=horizon)
@@ -99,6 +107,37 @@ def forecast(
                          + f" ({g['reason']})" for g in groups)
     emit(payload, as_json, f"{model}: {payload['cells']} cells ranked for {surface.start.date()} to "
                            f"{surface.end.date()} -> {out}{chosen}")
+
+
+def _forecast_segments(frame: Any, path: Path, snap: float, model: str, origin: datetime | None, horizon: str,
+                       out: Path, top: int | None, as_json: bool) -> None:
+    """``forecast --segments``: a segment model's ranked street segments as GeoJSON lines."""
+    import json
+
+    import pandas as pd
+
+    from crimelens.forecast.base import _crs_of
+    from crimelens.forecast.history import default_until, parse_horizon
+    from crimelens.forecast.segments import forecast_segments, read_network, segment_models, snap_incidents
+
+    name = "network_kde" if model == "auto" else model  # auto does not choose on segments yet
+    seg_model = segment_models(name)[name]
+    if out.suffix.lower() not in (".geojson", ".json"):
+        fail("with --segments, --out must end in .geojson")
+    net = read_network(path, _crs_of(frame))
+    snapped = snap_incidents(frame, net, tolerance=snap)
+    until = default_until(frame) if origin is None else pd.Timestamp(origin, tz="UTC")
+    score, expected = forecast_segments(snapped, seg_model, until, horizon)
+    gj = net.to_geojson(score, expected, top=top)
+    end = until + pd.Timedelta(days=parse_horizon(horizon))
+    gj["metadata"] = {"model": name, "start": until.isoformat(), "end": end.isoformat(), "unit": "street segment",
+                      "snap_tolerance_m": snap, "share_snapped": snapped.share_snapped}
+    out.write_text(json.dumps(gj), encoding="utf-8")
+    payload = {"model": name, "out": str(out), "segments": len(net), "start": until.isoformat(),
+               "end": end.isoformat(), "trained_on": int((snapped.segment >= 0).sum()),
+               "share_snapped": snapped.share_snapped}
+    emit(payload, as_json, f"{name}: {len(net)} street segments ranked for {until.date()} to {end.date()} "
+                           f"({snapped.share_snapped:.1%} of incidents within {snap:g} m) -> {out}")
 
 
 def _register(root: Path, est: Any, frame: Any, model: str, cell: float, horizon: str) -> str:
@@ -134,6 +173,11 @@ def evaluate(
     out: Annotated[Path, typer.Option("--out", help="Directory for leaderboard.json/.md and the PNG.")]
     = Path("leaderboard"),
     jobs: JobsOpt = 1,
+    segments: Annotated[Path | None, typer.Option("--segments", help="Street lines (GeoPackage, GeoJSON, "
+                                                  "Shapefile): forecast on street segments instead of cells.")]
+    = None,
+    snap: Annotated[float, typer.Option("--snap", help="With --segments: snap incidents within this many "
+                                        "metres of a segment.")] = 30.0,
     category: CategoryOpt = None,
     source: SourceOpt = None,
     db: DbOpt = None,
@@ -153,7 +197,7 @@ def evaluate(
         if first is None or last is None:
             fail("evaluate needs --from and --to (the first and last forecast origins)")
         days = parse_horizon(horizon)
-        names = available(models)
+        names = available(models) if segments is None else []
         splitter = RollingOrigin(first, last, horizon=horizon, step=step)
         until = last + timedelta(days=days)
         if tz is not None or days < 1:
@@ -165,14 +209,22 @@ def evaluate(
         frame = load_located(db, end=until, categories=category, sources=source)
         estimators = {n: make(n, cell_size=cell, horizon=horizon, n_jobs=jobs) for n in names}
         label = ", ".join(category) if category else "all incidents"
-        with Progress(transient=True, disable=as_json) as bar:
+        if segments is not None:
+            from crimelens.forecast.base import _crs_of
+            from crimelens.forecast.segments import backtest_segments, read_network, segment_models, snap_incidents
+
+            snapped = snap_incidents(frame, read_network(segments, _crs_of(frame)), tolerance=snap)
+            report = backtest_segments(segment_models(models), snapped, splitter, coverages=covs,
+                                       label=f"{label}, street segments")
+        with Progress(transient=True, disable=as_json or segments is not None) as bar:
             task = bar.add_task("backtest", total=len(splitter) * len(names))
 
             def show(done: int, total: int, msg: str) -> None:
                 bar.update(task, completed=done, description=msg)
 
-            report = backtest(estimators, frame, splitter, cell_size=cell, coverages=covs, label=label,
-                              progress=show)
+            if segments is None:
+                report = backtest(estimators, frame, splitter, cell_size=cell, coverages=covs, label=label,
+                                  progress=show)
         write_leaderboard(report, out)
     full = report.to_dict()
     slim = {
