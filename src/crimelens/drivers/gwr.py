@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from mgwr.gwr import GWR, MGWR
 from mgwr.sel_bw import Sel_BW
+from scipy import stats
 
 from crimelens.drivers.design import DriverData, ModelResult
 from crimelens.drivers.regression import CONSTANT, _Fitted, residual_moran
@@ -83,16 +84,18 @@ class GWRModel(_Fitted):
                 bw = float(self.bandwidth) if self.bandwidth is not None else float(selector.search())
                 bws = np.full(k + 1, bw)
                 res = GWR(data.coords, y, X, bw, kernel=self.kernel, fixed=self.fixed, n_jobs=1).fit()
-            crit = np.atleast_1d(np.asarray(res.critical_tval(alpha=self.alpha), dtype=float))
-        if crit.size == 1:
-            crit = np.full(k + 1, float(crit[0]))
+        # da Silva & Fotheringham (2016): alpha / (ENP / p) for GWR, alpha / ENP_j per covariate for MGWR.
+        # (mgwr's critical_tval(alpha) skips the correction when alpha is given, so it is computed here.)
+        enp = np.asarray(res.ENP_j, dtype=float) if self.multiscale else np.full(k + 1, float(res.ENP) / (k + 1))
+        adj_alpha = self.alpha / enp
+        crit = stats.t.ppf(1 - adj_alpha / 2, n - 1)
         names = [CONSTANT, *data.x_names]
         params, tvals = np.asarray(res.params), np.asarray(res.tvalues)
         significant = np.abs(tvals) > crit[None, :]
         table = pd.DataFrame({
             "name": names, "bandwidth": bws, "mean": params.mean(axis=0), "std": params.std(axis=0),
             "min": params.min(axis=0), "median": np.median(params, axis=0), "max": params.max(axis=0),
-            "critical_t": crit, "share_significant": significant.mean(axis=0),
+            "adjusted_alpha": adj_alpha, "critical_t": crit, "share_significant": significant.mean(axis=0),
             "share_positive_significant": (significant & (params > 0)).mean(axis=0),
             "share_negative_significant": (significant & (params < 0)).mean(axis=0),
         })
