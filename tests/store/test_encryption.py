@@ -168,3 +168,26 @@ def test_service_runs_on_an_encrypted_store(stores: tuple[Path, Path], tmp_path:
     finally:
         rt.close()
     assert SECRET_NAME.encode() not in db.read_bytes()  # the service's own tables went in encrypted too
+
+
+@pytest.mark.parametrize("key", [None, KEY], ids=["plain", "encrypted"])
+def test_a_second_load_of_the_same_source(key: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second load of a source asks a second cursor for the committed ids (on the store's catalog)."""
+    from crimelens.ingest import ingest_file
+    from crimelens.sources.mapping import load_preset
+    from crimelens.store.duckdb import DuckDBStore
+
+    if key is not None:
+        monkeypatch.setenv("CRIMELENS_DB_KEY", key)
+    monkeypatch.setenv("CRIMELENS_DB_CRYPTO", CRYPTO)
+    rows = madison_rows(30)
+    first = write_rows(tmp_path / "a.csv", rows[:20], MADISON_HEADER)
+    second = write_rows(tmp_path / "b.csv", rows[10:], MADISON_HEADER)  # 10 seen before, 10 new
+    store = DuckDBStore(tmp_path / "two.duckdb")
+    try:
+        ingest_file(store, first, key=TEST_KEY, mapping=load_preset("madison"))
+        report = ingest_file(store, second, key=TEST_KEY, mapping=load_preset("madison"))
+        assert (report.stored, report.duplicates) == (10, 10)
+        assert store.con.execute("SELECT count(*) FROM incidents").fetchall() == [(30,)]
+    finally:
+        store.close()

@@ -268,8 +268,8 @@ class DuckDBBatch:
         if _scalar(self.con, "SELECT count(*) FROM (SELECT 1 FROM incidents WHERE source = ? LIMIT 1)",
                    [self.source]):
             self._committed = self.con.cursor()
-            row = self.con.execute("SELECT current_database()").fetchone()
-            catalog = str(row[0] if row else "memory").replace('"', '""')
+            rows = self.con.execute("SELECT current_database()").fetchall()  # fetched: no result left open
+            catalog = str(rows[0][0] if rows else "memory").replace('"', '""')
             self._committed.execute(f'USE "{catalog}"')  # a cursor starts on the default catalog
         return self
 
