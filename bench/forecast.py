@@ -6,6 +6,8 @@
     python bench/forecast.py ceiling                                 how far any stationary map can go
     python bench/forecast.py counts                                  area count forecasts (MAE, MASE)
     python bench/forecast.py transfer [--weeks 13] [--step 28d]      auto vs the best model per city/category
+    python bench/forecast.py horizons [--category burglary]          leaderboards at 8h, 1d, 7d, 28d (local shifts)
+    python bench/forecast.py segments                                street segments vs grid, synthetic network city
 
 Toronto is read straight from ../shared/datasets/toronto_mci with a small loader that produces
 the canonical columns the forecasters read (``crimelens ingest FILE --preset toronto_mci`` gives
@@ -213,18 +215,19 @@ def _cities(args: argparse.Namespace) -> list[tuple[str, pd.DataFrame, dict[str,
     """Every data set here with coordinates and two years or more, per category, and the synthetic city."""
     from crimelens.synth import CityConfig, generate_city
 
-    out: list[tuple[str, pd.DataFrame, dict[str, object]]] = []
+    city = generate_city(CityConfig(n_incidents=args.incidents, days=args.days, seed=args.seed, kind="realistic"))
+    out: list[tuple[str, pd.DataFrame, dict[str, object]]] = [
+        (f"synthetic (seed {args.seed}) / all", city.incidents,
+         {"grid": city.truth.grid, "truth": city.truth.expected("all")})]
     if TORONTO.exists():
         data = load_toronto()
-        out.append(("toronto / all", data, {}))
-        for cat in sorted(data["category"].dropna().unique()):
+        for cat in ("burglary", "assault", "robbery", "vehicle_theft", "theft"):
             out.append((f"toronto / {cat}", data[data["category"] == cat], {}))
+        out.append(("toronto / all", data, {}))
     else:
         print(f"skipping Toronto: {TORONTO} not found", file=sys.stderr)
-    city = generate_city(CityConfig(n_incidents=args.incidents, days=args.days, seed=args.seed, kind="realistic"))
-    out.append((f"synthetic (seed {args.seed}) / all", city.incidents,
-                {"grid": city.truth.grid, "truth": city.truth.expected("all")}))
-    return out
+    only = [c.strip() for c in (args.datasets or "").split(",") if c.strip()]
+    return [c for c in out if not only or any(o in c[0] for o in only)]
 
 
 def cmd_transfer(args: argparse.Namespace) -> None:
@@ -238,7 +241,7 @@ def cmd_transfer(args: argparse.Namespace) -> None:
         step = pd.Timedelta(days=float(step_text.rstrip("d")))
         if "truth" in extra:  # truth weeks start on Mondays, 00:00 UTC
             last = (data["occurred_at"].max() - pd.Timedelta(days=7)).floor("D")
-            last = last - pd.Timedelta(days=last.dayofweek)
+            last = last - pd.Timedelta(days=last.day_of_week)
             start = last - step * (args.weeks - 1)
             models["truth"] = TrueIntensity(table=extra["truth"])
         else:
@@ -284,6 +287,67 @@ def cmd_transfer(args: argparse.Namespace) -> None:
     (Path(args.out) / "transfer.md").write_text(_markdown(table) + "\n", encoding="utf-8")
 
 
+def cmd_horizons(args: argparse.Namespace) -> None:
+    """One leaderboard per horizon on Toronto, windows aligned to local shifts."""
+    from crimelens.forecast.horizons import ShiftOrigins
+
+    data = load_toronto()
+    if args.category:
+        data = data[data["category"] == args.category]
+    spans = {"8h": ("2021-06-07", "2021-06-13"), "1d": ("2021-06-07", "2021-07-04"),
+             "7d": ("2021-01-04", "2021-06-28"), "28d": ("2021-01-04", "2021-12-06")}
+    for horizon, (first, last) in spans.items():
+        split = ShiftOrigins(first, last, horizon=horizon, tz="America/Toronto")
+        models = {n: make(n, n_jobs=args.jobs, horizon=horizon) for n in available(args.models)}
+        t0 = time.perf_counter()
+        report = backtest(models, data, split, cell_size=args.cell, coverages=args.coverage,
+                          label=f"Toronto {args.category or 'all'}, {horizon} windows (06/14/22 h local)")
+        print(report.to_markdown(n_boot=500))
+        print(f"{horizon}: {report.n_folds} folds, wall {time.perf_counter() - t0:.0f} s", flush=True)
+        write_leaderboard(report, Path(args.out) / f"horizon_{horizon}", n_boot=500)
+
+
+def cmd_segments(args: argparse.Namespace) -> None:
+    """Street segments against 100 m and 200 m cells on the synthetic network city, and the truth."""
+    from crimelens.forecast.segments import (
+        StreetNetwork,
+        backtest_segments,
+        captured_by_length,
+        segment_models,
+        snap_incidents,
+    )
+    from crimelens.synth.network import network_city
+
+    city = network_city(seed=args.seed)
+    inc = city.incidents
+    net = StreetNetwork.from_lines(city.lines, city.crs)
+    snapped = snap_incidents(inc, net, tolerance=30.0)
+    split = RollingOrigin("2023-01-02", "2023-12-25", horizon="7d")
+    rep = backtest_segments(segment_models("all"), snapped, split, coverages=args.coverage,
+                            label="synthetic network city, street segments")
+    rows = []
+    for cov in args.coverage:
+        truth = []
+        for fold in split.folds():
+            t = ((inc["occurred_at"] >= fold.origin) & (inc["occurred_at"] < fold.end)).to_numpy()
+            obs = np.bincount(snapped.segment[t & (snapped.segment >= 0)], minlength=len(net)).astype(float)
+            truth.append(captured_by_length(city.rate, net.length, obs, cov) / obs.sum())
+        sub = rep.folds[np.isclose(rep.folds["coverage"], cov)].groupby("model")["hit_rate"].mean()
+        row = {"coverage": cov, "truth (segments)": round(float(np.mean(truth)), 3),
+               **{f"{m} (segments)": round(float(v), 3) for m, v in sub.items()}}
+        for cell in (100.0, 200.0):
+            g = study_grid(inc, cell)
+            grep = backtest({"retro_count": make("retro_count"), "retro_kde": make("retro_kde")}, inc, split,
+                            grid=g, area=footprint(inc, g), coverages=(cov,))
+            for m, v in grep.folds.groupby("model")["hit_rate"].mean().items():
+                row[f"{m} ({cell:.0f} m cells)"] = round(float(v), 3)
+        rows.append(row)
+        print(row, flush=True)
+    print(f"{len(net)} segments, {net.length.sum() / 1000:.0f} km; {snapped.share_snapped:.1%} snapped within 30 m; "
+          f"{(snapped.segment == inc['true_segment'].to_numpy()).mean():.1%} to the true segment")
+    print(_markdown(pd.DataFrame(rows)))
+
+
 def _markdown(frame: pd.DataFrame) -> str:
     """A Markdown table (without the optional ``tabulate`` dependency)."""
     head = "| " + " | ".join(map(str, frame.columns)) + " |"
@@ -294,7 +358,8 @@ def _markdown(frame: pd.DataFrame) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=["timing", "toronto", "synthetic", "ceiling", "counts", "transfer"])
+    p.add_argument("command", choices=["timing", "toronto", "synthetic", "ceiling", "counts", "transfer",
+                                           "horizons", "segments"])
     p.add_argument("--models", default="all")
     p.add_argument("--category", default=None)
     p.add_argument("--cell", type=float, default=200.0)
@@ -311,10 +376,12 @@ def main() -> None:
     p.add_argument("--days", type=int, default=3 * 365)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--count-step", type=int, default=91, help="counts: days between origins")
-    p.add_argument("--weeks", type=int, default=52, help="synthetic: weekly origins in the last year")
+    p.add_argument("--weeks", type=int, default=52, help="synthetic: weekly origins in the last year; transfer: folds")
+    p.add_argument("--datasets", default=None, help="transfer: only data sets whose label contains one of these")
     args = p.parse_args()
     {"timing": cmd_timing, "toronto": cmd_toronto, "synthetic": cmd_synthetic, "ceiling": cmd_ceiling,
-     "counts": cmd_counts, "transfer": cmd_transfer}[args.command](args)
+     "counts": cmd_counts, "transfer": cmd_transfer, "horizons": cmd_horizons,
+     "segments": cmd_segments}[args.command](args)
 
 
 if __name__ == "__main__":
