@@ -130,6 +130,17 @@ def test_reports_say_association_not_causation(fitted: tuple) -> None:
     assert stats["in_model"] == 1 and stats["family"] in {"poisson", "negative_binomial"}
 
 
+def test_clone_keeps_parameters_and_fit_leaves_the_input_alone(fitted: tuple, city: City) -> None:
+    from sklearn.base import clone
+
+    model, units = fitted
+    fresh = clone(model)
+    assert fresh.get_params() == model.get_params() and not hasattr(fresh, "factors_")
+    before = units.counts.copy()
+    RiskTerrainModel(bands=(1,), kinds=("proximity",)).fit(units, [city.layer("bars", shapely.points(city.bars))])
+    assert np.array_equal(units.counts, before)
+
+
 def test_not_fitted_and_bad_layers(city: City) -> None:
     with pytest.raises(NotFittedError):
         RiskTerrainModel().risk_score()

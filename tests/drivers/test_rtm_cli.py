@@ -83,6 +83,24 @@ def test_rtm_writes_the_factor_table_map_cells_and_summary(city: dict[str, Path]
     assert "not causes" in (out / "summary.md").read_text()
 
 
+def test_a_study_area_polygon_limits_the_cells_and_incidents(city: dict[str, Path], tmp_path: Path) -> None:
+    west = np.array([[X0 - 100, Y0 - 100], [X0 + SIDE / 2, Y0 - 100], [X0 + SIDE / 2, Y0 + SIDE + 100],
+                     [X0 - 100, Y0 + SIDE + 100]])
+    lon, lat = to_wgs84(west[:, 0], west[:, 1], CRS)
+    area = tmp_path / "west.geojson"
+    gpd.GeoDataFrame({"name": ["west"]}, geometry=[shapely.Polygon(zip(lon, lat, strict=True))],
+                     crs="EPSG:4326").to_file(area)
+    out = tmp_path / "rtm"
+    res = _run(city, "--layers", str(city["bars"]), "--category", "robbery", "--cell", "100", "--study-area",
+               str(area), "--test-from", "2020-10-01", "--out", str(out), "--json")
+    assert res.exit_code == 0, res.output
+    payload = json.loads(res.stdout)
+    cells = gpd.read_file(out / "cells.gpkg")
+    centres = cells.geometry.centroid
+    assert centres.x.max() < X0 + SIDE / 2 and abs(len(cells) - 26 * 52) < 30  # 2.6 km x 5.2 km of 100 m cells
+    assert 0 < payload["fit_incidents"] + payload["test_incidents"] < 1000  # about half of the 1,200
+
+
 @pytest.mark.parametrize(("layer", "extra", "message"), [
     ("empty", (), "no features"),
     ("far", (), "outside the study area"),
@@ -92,6 +110,7 @@ def test_rtm_writes_the_factor_table_map_cells_and_summary(city: dict[str, Path]
     ("bars", ("--cell", "-5"), "--cell"),
     ("bars", ("--bands", "a,b"), "--bands"),
     ("bars", ("--family", "gamma"), "unknown family"),
+    ("bars", ("--study-area", "nowhere.gpkg"), "no such file"),
 ])
 def test_bad_input_is_one_line_and_exit_2(city: dict[str, Path], tmp_path: Path, layer: str,
                                           extra: tuple[str, ...], message: str) -> None:

@@ -40,18 +40,40 @@ def _split(frame: pd.DataFrame, test_from: datetime | None, holdout: float) -> p
     return pd.Timestamp(first + (last - first) * (1.0 - holdout)).floor("D")
 
 
-def _cells(frame: pd.DataFrame, cell: float, crs: str, cut: pd.Timestamp) -> tuple[Any, Any]:
-    """Zero-filled counts of the fitting and the held-out period on one grid and study area."""
+def _boundary(path: Path, crs: str) -> Any:
+    """The study-area polygon(s) of ``path`` (validated and repaired by the area reader) in ``crs``."""
+    from crimelens.sources.areas import read_areas
+
+    return read_areas(path).frame.to_crs(crs).union_all()
+
+
+def _cells(frame: pd.DataFrame, cell: float, crs: str, cut: pd.Timestamp, boundary: Any = None) -> tuple[Any, Any]:
+    """Zero-filled counts of the fitting and the held-out period on one grid and study area.
+
+    The study area is ``boundary`` (cells whose centre it contains; incidents outside it are left
+    out) or else the cells in the convex hull of all the selected incidents.
+    """
+    import shapely
+
     from crimelens.analysis.units import grid_counts
     from crimelens.geo.grid import SquareGrid
 
-    grid = SquareGrid.covering(frame["x"].to_numpy(float), frame["y"].to_numpy(float), cell, crs)
+    if boundary is not None:
+        frame = frame[shapely.contains_xy(boundary, frame["x"].to_numpy(float), frame["y"].to_numpy(float))]
+        x0, y0, x1, y1 = boundary.bounds
+        grid = SquareGrid.covering(np.array([x0, x1]), np.array([y0, y1]), cell, crs)
+        mask = np.asarray(shapely.contains_xy(boundary, *grid.centres()), dtype=bool)
+        if not mask.any():
+            raise InputError("the study area holds no cell centre: use a smaller --cell")
+    else:
+        grid = SquareGrid.covering(frame["x"].to_numpy(float), frame["y"].to_numpy(float), cell, crs)
+        occupied = grid_counts(frame[["x", "y"]], cell, crs, grid=grid, study_area="hull")
+        mask = np.zeros(grid.n_cells, dtype=bool)
+        mask[occupied.ids] = True
     fit_rows, test_rows = frame[frame["occurred_at"] < cut], frame[frame["occurred_at"] >= cut]
     if len(fit_rows) == 0:
-        raise InputError(f"no incidents before {cut.date()} to fit the model on")
-    occupied = grid_counts(frame[["x", "y"]], cell, crs, grid=grid, study_area="hull")
-    mask = np.zeros(grid.n_cells, dtype=bool)
-    mask[occupied.ids] = True
+        raise InputError(f"no incidents {'in the study area ' if boundary is not None else ''}before "
+                         f"{cut.date()} to fit the model on")
     fit = grid_counts(fit_rows[["x", "y"]], cell, crs, grid=grid, study_area=mask)
     test = grid_counts(test_rows[["x", "y"]], cell, crs, grid=grid, study_area=mask)
     return fit, test
@@ -153,6 +175,8 @@ def rtm(
     family: Annotated[str, typer.Option("--family", help="auto, poisson or negative_binomial.")] = "auto",
     test_from: Annotated[str | None, typer.Option("--test-from", help="Held-out period starts here "
                                                   "(default: the last quarter of the span).")] = None,
+    study_area: Annotated[Path | None, typer.Option("--study-area", help="Polygon file of the study area "
+                                                    "(default: the convex hull of the incidents).")] = None,
     coverage: Annotated[str, typer.Option("--coverage", help="Shares of cells flagged in the evaluation.")
                         ] = "0.05,0.10",
     start: FromOpt = None,
@@ -187,7 +211,7 @@ def rtm(
                              f"the selection mixes CRSs ({', '.join(crs_list)}): pick one source with --source")
         crs = crs_list[0]
         cut = _split(frame, cut_at, 0.25)
-        fit, test = _cells(frame, cell, crs, cut)
+        fit, test = _cells(frame, cell, crs, cut, _boundary(study_area, crs) if study_area else None)
         lays = [read_layer(p, crs) for p in files]
         model = RiskTerrainModel(bands=band_cells, family=family,  # type: ignore[arg-type]
                                  ).fit(fit, lays)
@@ -198,6 +222,7 @@ def rtm(
             "fit_period": f"{frame['occurred_at'].min().date()} to {(cut - pd.Timedelta(days=1)).date()}",
             "test_period": f"{cut.date()} to {frame['occurred_at'].max().date()}" if test.total > 0 else None,
             "fit_incidents": int(fit.total), "test_incidents": int(test.total),
+            "study_area": str(study_area) if study_area else "convex hull of the incidents",
             "layers": {lay.name: {"features": lay.n_features, "geometry": lay.geom_kind, "file": str(p)}
                        for lay, p in zip(lays, files, strict=True)},
         }

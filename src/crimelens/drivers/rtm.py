@@ -39,6 +39,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from sklearn.base import BaseEstimator
 from threadpoolctl import threadpool_limits
 
 from crimelens.analysis.units import UnitCounts
@@ -265,8 +266,10 @@ def _count_fit(y: FloatArray, x: pd.DataFrame, family: str) -> Any:
     return fit
 
 
-class RiskTerrainModel:
+class RiskTerrainModel(BaseEstimator):  # type: ignore[misc]
     """Caplan & Kennedy risk terrain model over grid cells (see the module docstring).
+
+    A scikit-learn estimator: ``clone`` and ``get_params`` work; learned state ends in ``_``.
 
     Parameters
     ----------
