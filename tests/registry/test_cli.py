@@ -75,3 +75,17 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
         assert res.output.startswith("error: ") and len(res.output.strip().splitlines()) == 1, res.output
     missing = runner.invoke(app, ["models", "list", "--registry", str(tmp_path / "absent")])
     assert missing.exit_code == 2 and "no registry folder" in missing.output
+
+
+def test_classify_train_registers_a_candidate(db: Path, tmp_path: Path) -> None:
+    reg = tmp_path / "models"
+    out = _run("classify", "train", "--db", str(db), "--out", str(tmp_path / "c.joblib"), "--model", "random_forest",
+               "--registry", str(reg))
+    assert out["model_version"] == "classify-category@v1"
+    shown = _run("models", "show", "classify-category", "candidate", "--registry", str(reg))
+    assert shown["kind"] == "classifier" and shown["artifact"] == "c.joblib"
+    assert shown["metrics"] and shown["training_window"]["incidents"] == out["n_train"]
+    # no bias audit is defined for classifiers yet: the rule refuses, and says why
+    res = runner.invoke(app, ["models", "promote", "classify-category", "--metric", next(iter(shown["metrics"])),  # type: ignore[call-overload]
+                              "--registry", str(reg)])
+    assert res.exit_code == 1 and "has no bias audit" in res.output

@@ -95,6 +95,8 @@ def train_cmd(
     model: LearnerOpt = "lightgbm",
     search: Annotated[float, typer.Option("--search", help="Seconds of hyperparameter search (0: none).")] = 0.0,
     select: Annotated[bool, typer.Option("--select-features", help="Keep feature groups that help.")] = False,
+    registry: Annotated[Path | None, typer.Option("--registry", help="Also register the model as a candidate "
+                                                  "in this model registry (docs/operations.md).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Train a classifier on the store's incidents and save it with its metadata."""
@@ -120,8 +122,18 @@ def train_cmd(
         baseline = OneHotLogistic(timezone=clf.timezone, target=target).fit(incidents)
         meta = model_metadata(clf, incidents, **extra)
         save_model(clf, out, meta, baseline=baseline)
+        version = None
+        if registry is not None:
+            from crimelens.registry import ModelRegistry
+            from crimelens.registry.fitted import register_classifier
+
+            scores = {k: float(v) for k, v in meta["validation"].items()
+                      if isinstance(v, int | float) and not isinstance(v, bool)}
+            m = register_classifier(ModelRegistry(registry), out, meta, metrics=scores,
+                                    reason="crimelens classify train")
+            version = f"{m.name}@{m.version}"
     summary = {"model": str(out), "n_train": meta["n_train"], "classes": meta["classes"],
-               "validation": meta["validation"]}
+               "validation": meta["validation"], "model_version": version}
     emit(summary, as_json, f"saved {out} ({meta['n_train']:,} incidents, {len(meta['classes'])} classes)")
 
 
