@@ -54,7 +54,7 @@ def test_ml_lag_matches_geoda_workbook(columbus_shp: Path) -> None:
     assert run.result.diagnostics["moran_residuals"]["p_value"] > 0.05
 
 
-@pytest.mark.parametrize("model", ["error", "gwr"])
+@pytest.mark.parametrize("model", ["error", pytest.param("gwr", marks=pytest.mark.slow)])
 def test_other_models_run_on_columbus(columbus_shp: Path, model: str) -> None:
     layer = read_areas(columbus_shp, id_col="POLYID")
     run = run_drivers(layer, y="CRIME", xs=["INC", "HOVAL"], model=model, weights="queen")
