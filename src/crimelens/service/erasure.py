@@ -121,17 +121,21 @@ class Eraser:
                     tx.execute(f"UPDATE incidents SET {ref} = NULL WHERE {where}", chunk)  # noqa: S608 -- as above
             tx.execute(f"DELETE FROM incident_personal WHERE {where} AND suspect IS NULL AND victim IS NULL "  # noqa: S608 -- fixed SQL; values bound
                        "AND narrative IS NULL", chunk)
-        quarantined = self._clear_quarantine(tx, [i for _, i in keys], names)
+        quarantined = self._clear_quarantine(tx, keys, names)
         return {"personal_fields": fields, "pseudonyms_cleared": pseud, "quarantine_rows": quarantined}
 
-    def _clear_quarantine(self, tx: Transaction, ids: Iterable[str], names: Iterable[str]) -> int:
+    def _clear_quarantine(self, tx: Transaction, keys: Sequence[Key], names: Iterable[str]) -> int:
+        """Delete rejected rows of the same source carrying an erased incident's id (as a JSON
+        string value), and rejected rows anywhere carrying an erased person's name."""
         n = 0
-        needles = [json.dumps(str(i)) for i in ids] + [str(x) for x in names if len(str(x)) >= 3]
-        for needle in sorted(set(needles)):
-            got = tx.execute("SELECT count(*) FROM quarantine WHERE strpos(raw, ?) > 0", [needle])
+        needles = [("source = ? AND ", [s], json.dumps(str(i))) for s, i in sorted(set(keys))]
+        needles += [("", [], str(x)) for x in sorted(set(names)) if len(str(x)) >= 3]
+        for cond, params, needle in needles:
+            where = f"{cond}strpos(raw, ?) > 0"
+            got = tx.execute(f"SELECT count(*) FROM quarantine WHERE {where}", [*params, needle])  # noqa: S608 -- fixed SQL; values bound
             if got[0][0]:
                 n += int(got[0][0])
-                tx.execute("DELETE FROM quarantine WHERE strpos(raw, ?) > 0", [needle])
+                tx.execute(f"DELETE FROM quarantine WHERE {where}", [*params, needle])  # noqa: S608 -- fixed SQL; values bound
         return n
 
     def _log(self, tx: Transaction, kind: str, actor: str, keys: Sequence[Key], extra_ids: Sequence[str]) -> str:
