@@ -215,10 +215,13 @@ def _cities(args: argparse.Namespace) -> list[tuple[str, pd.DataFrame, dict[str,
     """Every data set here with coordinates and two years or more, per category, and the synthetic city."""
     from crimelens.synth import CityConfig, generate_city
 
-    city = generate_city(CityConfig(n_incidents=args.incidents, days=args.days, seed=args.seed, kind="realistic"))
-    out: list[tuple[str, pd.DataFrame, dict[str, object]]] = [
-        (f"synthetic (seed {args.seed}) / all", city.incidents,
-         {"grid": city.truth.grid, "truth": city.truth.expected("all")})]
+    only = [c.strip() for c in (args.datasets or "").split(",") if c.strip()]
+    out: list[tuple[str, pd.DataFrame, dict[str, object]]] = []
+    label = f"synthetic (seed {args.seed}) / all"
+    if not only or any(o in label for o in only):
+        city = generate_city(CityConfig(n_incidents=args.incidents, days=args.days, seed=args.seed,
+                                        kind="realistic"))
+        out.append((label, city.incidents, {"grid": city.truth.grid, "truth": city.truth.expected("all")}))
     if TORONTO.exists():
         data = load_toronto()
         for cat in ("burglary", "assault", "robbery", "vehicle_theft", "theft"):
@@ -226,7 +229,6 @@ def _cities(args: argparse.Namespace) -> list[tuple[str, pd.DataFrame, dict[str,
         out.append(("toronto / all", data, {}))
     else:
         print(f"skipping Toronto: {TORONTO} not found", file=sys.stderr)
-    only = [c.strip() for c in (args.datasets or "").split(",") if c.strip()]
     return [c for c in out if not only or any(o in c[0] for o in only)]
 
 
