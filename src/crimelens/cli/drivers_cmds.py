@@ -78,11 +78,11 @@ def areas_list(db: DbOpt = None, as_json: JsonOpt = False) -> None:
 
 
 def _layer(areas: str, db: str | None, id_col: str | None, population: list[str] | None, crs: str | None) -> Any:
-    from crimelens.sources.areas import is_area_file, read_areas
+    from crimelens.sources.areas import VECTOR_SUFFIXES, is_area_file, read_areas
 
     if is_area_file(areas):
         return read_areas(areas, id_col=id_col, population=tuple(population or ()), crs=crs)
-    if Path(areas).suffix and not Path(areas).exists() and "/" in areas:
+    if Path(areas).suffix.lower() in (*VECTOR_SUFFIXES, ".csv") or "/" in areas:
         fail(f"--areas {areas}: no such file")
     from crimelens.store import connect
     from crimelens.store.areas import load_layer
