@@ -50,6 +50,13 @@ system-deps:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium postgresql-15-postgis-3 poppler-utils libpango-1.0-0 libpangoft2-1.0-0 prometheus mosquitto-clients >/dev/null) \
 	  || echo "system-deps: apt-get failed; tests needing Chromium/PostGIS will skip"; \
 	else echo "system-deps: not root or no apt-get; tests needing Chromium/PostGIS will skip"; fi
+	# message brokers for tests/stream (issue 19): start those a fresh machine lacks; the tests skip without them
+	-@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto rabbitmq-server nats-server >/dev/null 2>&1 || true; fi
+	-@for s in mosquitto:1883 rabbitmq-server:5672; do (exec 3<>/dev/tcp/127.0.0.1/$${s#*:}) 2>/dev/null \
+	  || service $${s%%:*} start >/dev/null 2>&1 || echo "system-deps: $${s%%:*} not started; its stream tests will skip"; done
+	-@(exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null || { command -v nats-server >/dev/null \
+	  && (nats-server -js -a 127.0.0.1 -p 4222 -sd /tmp/crimelens-nats >/dev/null 2>&1 &) ; } || true
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache
