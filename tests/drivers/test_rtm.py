@@ -27,6 +27,11 @@ CRS = "EPSG:32617"
 X0, Y0, SIDE, CELL = 620_000.0, 4_830_000.0, 6_000.0, 100.0
 
 
+def _light() -> RiskTerrainModel:
+    """A cheaper cross-validation for the secondary fits."""
+    return RiskTerrainModel(bands=(1, 2), cv=3, n_alphas=10)
+
+
 @dataclass
 class City:
     grid: SquareGrid
@@ -113,7 +118,7 @@ def test_a_line_layer_is_found_beside_a_point_layer(city: City) -> None:
     units = city.units(city.incidents(3, near_bars=600, near_road=900))
     layers = [city.layer("bars", shapely.points(city.bars)), city.layer("road", [city.road]),
               city.layer("decoy", shapely.points(city.decoy))]
-    model = RiskTerrainModel(bands=(1, 2)).fit(units, layers)
+    model = _light().fit(units, layers)
     assert set(model.factors_["layer"]) == {"bars", "road"}
     assert (model.factors_["rrv_low"] > 1).all()
     assert layers[1].geom_kind == "lines"
@@ -171,14 +176,14 @@ def _guarded(city: City, thin: float, radius: float = 250.0) -> tuple[UnitCounts
 
 def test_a_protective_layer_gets_rrv_below_one(city: City) -> None:
     units, guards = _guarded(city, 0.8)
-    model = RiskTerrainModel(bands=(1, 2)).fit(units, [city.layer("bars", shapely.points(city.bars)), guards])
+    model = _light().fit(units, [city.layer("bars", shapely.points(city.bars)), guards])
     row = model.factors_.set_index("layer").loc["guards"]
     assert row["rrv_high"] < 1.0 and row["rrv"] < 0.5
 
 
 def test_a_factor_whose_cells_hold_no_incidents_is_reported_not_estimated(city: City) -> None:
     units, guards = _guarded(city, 1.0, radius=400.0)  # cells within 200 m hold none at all
-    model = RiskTerrainModel(bands=(1, 2)).fit(units, [city.layer("bars", shapely.points(city.bars)), guards])
+    model = _light().fit(units, [city.layer("bars", shapely.points(city.bars)), guards])
     assert "guards" not in set(model.factors_["layer"])
     assert any("guards" in d and "separation" in d for d in model.dropped_)
     assert np.isfinite(model.factors_[["rrv_low", "rrv_high"]].to_numpy()).all()
@@ -186,7 +191,7 @@ def test_a_factor_whose_cells_hold_no_incidents_is_reported_not_estimated(city: 
 
 def test_only_a_decoy_layer_keeps_no_factor_and_a_flat_terrain(city: City) -> None:
     units = city.units(city.incidents(6, near_bars=0, background=2500))
-    model = RiskTerrainModel(bands=(1, 2)).fit(units, [city.layer("decoy", shapely.points(city.decoy))])
+    model = _light().fit(units, [city.layer("decoy", shapely.points(city.decoy))])
     assert model.factors_.empty
     assert np.allclose(model.risk_score(), 1.0)
     assert "No layer is associated" in summary_markdown(model, None, {})
