@@ -100,6 +100,15 @@ def test_counts_from_store_recover_planted_rate(tmp_path: Path) -> None:
         assert (out / name).stat().st_size > 0, name
     summary = (out / "summary.md").read_text()
     assert "not causes" in summary and "Ecological fallacy" in summary and "Modifiable areal unit" in summary
+    rated = _ok(["areas", "rates", "--areas", "grid", "--population", "pop", "--y", "count:theft", "--db", db,
+                 "--out", str(tmp_path / "rates")])
+    rows = rated["areas"]  # type: ignore[index]
+    assert sum(r["count"] for r in rows) == thefts  # type: ignore[attr-defined]
+    raw = np.array([r["rate"] for r in rows])  # type: ignore[attr-defined]
+    eb = np.array([r["rate_spatial_eb"] for r in rows])  # type: ignore[attr-defined]
+    assert eb.std() < raw.std()  # smoothing shrinks the spread of small-area rates
+    for name in ("rates.gpkg", "map_rate_global_eb.png", "map_rate_spatial_eb.png"):
+        assert (tmp_path / "rates" / name).stat().st_size > 0
 
 
 def test_lag_json_has_spatial_parameter_and_diagnostics(tmp_path: Path) -> None:

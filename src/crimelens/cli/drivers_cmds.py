@@ -77,6 +77,62 @@ def areas_list(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     emit(layers, as_json, human)
 
 
+@areas_app.command("rates")
+def areas_rates(
+    areas: Annotated[str, typer.Option("--areas", help="Stored layer name, or an area file.")],
+    population: Annotated[str, typer.Option("--population", help="Population / exposure column.")],
+    y: Annotated[str, typer.Option("--y", help="count[:CATEGORY] of incidents, or an area column of "
+                                   "counts.")] = "count",
+    weights: Annotated[str, typer.Option("--weights", help="Neighbours for spatial EB: queen, rook, knn:K, "
+                                         "distance:M.")] = "queen",
+    scheme: Annotated[str, typer.Option("--scheme", help="Map classes: quantiles or natural_breaks.")] = "quantiles",
+    out: Annotated[Path | None, typer.Option("--out", help="Directory for rates.csv/md/gpkg and maps.")] = None,
+    id_col: IdOpt = None,
+    crs: CrsOpt = None,
+    start: FromOpt = None,
+    end: ToOpt = None,
+    source: SourceOpt = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Counts, rates per 1,000 and empirical-Bayes smoothed rates (global and spatial) per area."""
+    import pandas as pd
+
+    from crimelens.drivers.areas import AREA_ID
+    from crimelens.drivers.rates import area_rates
+    from crimelens.drivers.weights import build_weights
+    from crimelens.jsonsafe import json_safe
+
+    if scheme not in ("quantiles", "natural_breaks"):
+        fail(f"--scheme {scheme!r}: expected quantiles or natural_breaks")
+    with errors_to_exit():
+        layer = _layer(areas, db, id_col, [population], crs)
+        base = layer.frame.set_index(AREA_ID)
+        if population not in base.columns:
+            fail(f"--population {population!r} is not a column of layer {layer.name!r}")
+        if y == "count" or y.startswith("count:"):
+            counts = _incident_counts(layer, y, db, start, end, source)
+        elif y in base.columns:
+            counts = pd.to_numeric(base[y], errors="coerce")
+            if counts.isna().any():
+                fail(f"--y {y!r} is not a numeric column")
+        else:
+            fail(f"--y {y!r}: expected count[:CATEGORY] or a column of layer {layer.name!r}")
+        w = build_weights(layer.metric(), weights, ids=list(base.index.astype(str)))
+        rates = area_rates(counts, pd.to_numeric(base[population], errors="coerce"), weights=w)
+        written: list[str] = []
+        if out is not None:
+            from crimelens.drivers.report import write_rates
+
+            written = [str(p) for p in write_rates(out, layer, rates, scheme=scheme, label=y)]
+    payload = json_safe({"layer": layer.name, "population": population, "weights": w.summary(),
+                         "areas": rates.reset_index(names=AREA_ID).to_dict(orient="records"), "files": written,
+                         "notes": [*layer.notes, *w.notes]})
+    human = "\n".join([rates.to_string(float_format=lambda v: f"{v:.3f}"), *(f"note: {n}" for n in payload["notes"]),
+                       *(f"wrote {p}" for p in written)])
+    emit(payload, as_json, human)
+
+
 def _layer(areas: str, db: str | None, id_col: str | None, population: list[str] | None, crs: str | None) -> Any:
     from crimelens.sources.areas import VECTOR_SUFFIXES, is_area_file, read_areas
 

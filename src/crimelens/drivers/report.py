@@ -187,3 +187,27 @@ def write_report(out: str | Path, layer: AreaLayer, result: ModelResult, *, resp
     summary.write_text(summary_text(result, layer=layer.name, weights=weights))
     written.append(summary)
     return written
+
+
+def write_rates(out: str | Path, layer: AreaLayer, rates: pd.DataFrame, *, scheme: str = "quantiles",
+                label: str = "incidents") -> list[Path]:
+    """Write a rate table (CSV, Markdown), the layer with its rates (GeoPackage) and rate choropleths."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    table = rates.reset_index(names=AREA_ID)
+    table.to_csv(out / "rates.csv", index=False)
+    (out / "rates.md").write_text(markdown_table(table))
+    gdf = layer.frame[[AREA_ID, "geometry"]].merge(table, on=AREA_ID, how="left")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # a layer without CRS is written as such, on purpose
+        gdf.to_file(out / "rates.gpkg", layer="rates", driver="GPKG")
+    written = [out / "rates.csv", out / "rates.md", out / "rates.gpkg"]
+    mapped = layer.metric().crs
+    plot_frame = gdf.to_crs(mapped) if gdf.crs is not None and mapped is not None else gdf
+    titles = {"rate": f"{label} per 1,000 (raw)", "rate_global_eb": f"{label} per 1,000 (global EB)",
+              "rate_spatial_eb": f"{label} per 1,000 (spatial EB)"}
+    for column, title in titles.items():
+        if column in plot_frame.columns:
+            written.append(choropleth(plot_frame, column, out / f"map_{column}.png", scheme=scheme, title=title,
+                                      legend="per 1,000"))
+    return written
