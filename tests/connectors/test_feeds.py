@@ -243,3 +243,31 @@ def test_the_gazetteer_learned_from_real_chicago_blocks_places_a_press_release()
     assert place.precision == "block" and place.name == f"{hundred} block of {street}"
     rows = raw[raw["Block"] == top]
     assert abs(place.lat - rows["Latitude"].median()) < 1e-9  # type: ignore[operator]
+
+
+def test_feed_items_in_a_postgresql_store(server: Server) -> None:
+    """The same tables and dedup on PostgreSQL (skipped when no server answers)."""
+    import uuid
+
+    psycopg = pytest.importorskip("psycopg", reason="the [postgres] extra is not installed")
+    from tests.service.conftest import PG_SERVER, pg_or_skip
+
+    pg_or_skip()
+    schema = f"t_feeds_{uuid.uuid4().hex[:10]}"
+    server.routes["/police.rss"] = _serve(RSS)
+    store = connect(f"{PG_SERVER}?schema={schema}")
+    try:
+        tables = FeedTables(store)
+        assert tables.add(server.url("/police.rss")) and not tables.add(server.url("/police.rss"))
+        gaz = Gazetteer.learn(pd.DataFrame({"address": ["063XX S HALSTED ST"] * 2, "lat": [41.7793, 41.7795],
+                                            "lon": [-87.6440, -87.6440]}))
+        first = sync_feed(tables, server.url("/police.rss"), server.fetcher(), gaz)
+        again = sync_feed(tables, server.url("/police.rss"), server.fetcher(), gaz)
+        items = tables.items()
+    finally:
+        store.close()
+        with psycopg.connect(PG_SERVER, autocommit=True) as con:
+            con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    assert (first.new, again.new, again.duplicates) == (3, 0, 3)
+    assert len(items) == 3 and set(items["place_precision"]) == {"block", "none"}
+    assert items.iloc[0]["published_at"] == pd.Timestamp("2024-05-05T04:55:00Z")

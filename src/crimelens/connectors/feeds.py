@@ -11,8 +11,8 @@ the gazetteer learned from the store's own incidents) and into ``feed_items`` wi
 provenance. Feed items are never written to ``incidents``: they are what the public is told,
 not police records.
 
-The tables live beside the store's own ones on a DuckDB store's connection (created here with
-``CREATE TABLE IF NOT EXISTS``, like the alert tables).
+The tables live beside the store's own ones, DuckDB or PostgreSQL (created here with
+``CREATE TABLE IF NOT EXISTS`` when the store is opened for writing, like the alert tables).
 """
 
 from __future__ import annotations
@@ -49,9 +49,9 @@ DDL = (
     """CREATE TABLE IF NOT EXISTS feed_items (
         item_id VARCHAR PRIMARY KEY, feed_url VARCHAR NOT NULL, guid VARCHAR, link VARCHAR, title VARCHAR,
         summary VARCHAR, published_at TIMESTAMPTZ, fetched_at TIMESTAMPTZ NOT NULL,
-        category VARCHAR, category_score DOUBLE, category_method VARCHAR, topics VARCHAR,
-        sentiment DOUBLE, sentiment_label VARCHAR, place VARCHAR, place_precision VARCHAR,
-        lat DOUBLE, lon DOUBLE, provenance VARCHAR NOT NULL)""",
+        category VARCHAR, category_score DOUBLE PRECISION, category_method VARCHAR, topics VARCHAR,
+        sentiment DOUBLE PRECISION, sentiment_label VARCHAR, place VARCHAR, place_precision VARCHAR,
+        lat DOUBLE PRECISION, lon DOUBLE PRECISION, provenance VARCHAR NOT NULL)""",
 )
 _COLUMNS = ("item_id", "feed_url", "guid", "link", "title", "summary", "published_at", "fetched_at", "category",
             "category_score", "category_method", "topics", "sentiment", "sentiment_label", "place",
@@ -133,70 +133,78 @@ def parse_feed(feed_url: str, body: bytes, *, content_type: str = "") -> ParsedF
 
 
 class FeedTables:
-    """The ``feeds`` and ``feed_items`` tables on a DuckDB store's connection."""
+    """The ``feeds`` and ``feed_items`` tables beside a store's own (DuckDB or PostgreSQL).
+
+    Every statement goes through the store's ``execute`` (``?`` placeholders on both backends),
+    so the SQL here is the subset both read alike.
+    """
 
     def __init__(self, store: Store) -> None:
-        con = getattr(store, "con", None)
-        if con is None or not hasattr(con, "cursor"):
-            raise InputError("feeds are kept in a DuckDB store for now: give a DuckDB --db")
+        run = getattr(store, "execute", None)
+        if run is None:
+            raise InputError("this store cannot hold feed items: give a DuckDB file or a postgresql:// --db")
         self.store = store
-        self.con = con
+        self._run: Callable[..., pd.DataFrame] = run
         self.lock = threading.RLock()
         if not getattr(store, "read_only", False):
             for ddl in DDL:
-                con.execute(ddl)
+                self._run(ddl)
+
+    def _query(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
+        with self.lock:
+            return self._run(sql, params or [])
 
     def add(self, url: str, title: str | None = None) -> bool:
         """Register ``url`` (https only); False when it was there already."""
         parts = urlsplit(url)
         if parts.scheme != "https" or not parts.hostname:
             raise InputError(f"{url}: a feed URL must be https://host/...")
-        with self.lock:
-            if len(self.con.execute("SELECT 1 FROM feeds WHERE url = ?", [url]).fetchall()):
-                return False
-            self.con.execute("INSERT INTO feeds (url, title, added_at) VALUES (?, ?, now())", [url, title])
+        if len(self._query("SELECT url FROM feeds WHERE url = ?", [url])):
+            return False
+        self._query("INSERT INTO feeds (url, title, added_at) VALUES (?, ?, now())", [url, title])
         return True
 
     def feeds(self) -> pd.DataFrame:
         """The registered feeds."""
-        with self.lock:
-            return self.con.execute("SELECT * FROM feeds ORDER BY added_at").fetch_df()  # type: ignore[no-any-return]
+        return self._query("SELECT url, title, added_at, last_sync, last_status FROM feeds ORDER BY added_at")
 
     def items(self, feed_url: str | None = None) -> pd.DataFrame:
         """Stored items, newest first (``topics`` as lists)."""
         where, params = ("WHERE feed_url = ?", [feed_url]) if feed_url else ("", [])
-        with self.lock:
-            frame = self.con.execute(f"SELECT * FROM feed_items {where} "  # noqa: S608 -- fixed text
-                                     "ORDER BY published_at DESC NULLS LAST", params).fetch_df()
+        frame = self._query(f"SELECT {', '.join(_COLUMNS)} FROM feed_items {where} "  # noqa: S608 -- fixed text
+                            "ORDER BY published_at DESC NULLS LAST", params)
         frame["topics"] = frame["topics"].map(lambda t: json.loads(t) if isinstance(t, str) else [])
-        return frame  # type: ignore[no-any-return]
+        return frame
 
     def known(self, ids: list[str]) -> set[str]:
         """Which of ``ids`` are stored already."""
         if not ids:
             return set()
-        with self.lock:
-            rows = self.con.execute("SELECT item_id FROM feed_items WHERE item_id IN (SELECT unnest(?))",
-                                    [ids]).fetchall()
-        return {r[0] for r in rows}
+        marks = ", ".join("?" * len(ids))
+        rows = self._query(f"SELECT item_id FROM feed_items WHERE item_id IN ({marks})", ids)  # noqa: S608
+        return set(rows["item_id"])
 
     def insert(self, rows: pd.DataFrame) -> None:
-        """Append analysed items (one transaction)."""
-        if rows.empty:
-            return
-        cols = ", ".join(_COLUMNS)
-        with self.lock:
-            self.con.register("new_feed_items", rows[list(_COLUMNS)])
-            try:
-                self.con.execute(f"INSERT INTO feed_items ({cols}) SELECT {cols} FROM new_feed_items "  # noqa: S608
-                                 "ON CONFLICT (item_id) DO NOTHING")
-            finally:
-                self.con.unregister("new_feed_items")
+        """Append analysed items (an item already stored is left as it is)."""
+        sql = (f"INSERT INTO feed_items ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "  # noqa: S608
+               "ON CONFLICT (item_id) DO NOTHING")
+        for rec in rows[list(_COLUMNS)].to_dict("records"):
+            self._query(sql, [_plain(rec[c]) for c in _COLUMNS])
 
     def mark(self, url: str, status: str) -> None:
         """Record a sync's time and outcome."""
-        with self.lock:
-            self.con.execute("UPDATE feeds SET last_sync = now(), last_status = ? WHERE url = ?", [status, url])
+        self._query("UPDATE feeds SET last_sync = now(), last_status = ? WHERE url = ?", [status, url])
+
+
+def _plain(value: Any) -> Any:
+    """A value both database drivers bind: None for missing, datetimes and Python numbers."""
+    if value is None or (isinstance(value, float) and value != value) or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    return value
 
 
 def learn_gazetteer(store: Store) -> Gazetteer:
