@@ -168,3 +168,42 @@ def test_an_invalid_mqtt_topic_is_refused(mqtt_topic: MqttTopic, tmp_path: Path)
                                                   idle_exit=0), key=TEST_KEY)
     finally:
         store.close()
+
+
+def test_sigint_finishes_the_batch_and_a_restart_stores_the_rest(broker: MqttTopic | AmqpQueue,
+                                                                 tmp_path: Path) -> None:
+    n = 200
+    db = tmp_path / "sig.duckdb"
+    broker.publish(bodies([socrata_record(i) for i in range(n)]))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(_cli(broker, db, "--batch", "5", "--idle-exit", "60"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith("batch seq "), first + (proc.stderr.read() if proc.stderr else "")
+        proc.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        rest, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert time.monotonic() - started < 30  # not the 60 s idle exit
+    batch_lines = [first, *[ln for ln in rest.splitlines() if ln.startswith("batch seq ")]]
+    stored_by_run = sum(int(ln.split("stored ")[1].split()[0]) for ln in batch_lines)
+    store = connect(str(db), read_only=True)
+    held = store.info()["incidents"]
+    store.close()
+    assert 0 < held < n and held == stored_by_run  # stopped after whole batches
+    res = subprocess.run(_cli(broker, db, "--batch", "100", "--idle-exit", "2", "--json"), capture_output=True,
+                         text=True, env=env, timeout=120)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["stored"] == n - held and out["stopped_by"] == "idle"
+    store = connect(str(db), read_only=True)
+    try:
+        ids = store.incidents(columns=["incident_id"])["incident_id"]
+    finally:
+        store.close()
+    assert len(ids) == n and ids.nunique() == n

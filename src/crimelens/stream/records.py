@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -130,8 +131,10 @@ def flatten(record: dict[str, Any]) -> dict[str, str]:
             out[str(k)] = v
         elif isinstance(v, bool):
             out[str(k)] = "true" if v else "false"
-        elif isinstance(v, int | float):
-            out[str(k)] = json.dumps(v)
+        elif isinstance(v, int):
+            out[str(k)] = str(v)  # json.dumps(v) spells ints the same, three times slower
+        elif isinstance(v, float):
+            out[str(k)] = repr(v) if math.isfinite(v) else json.dumps(v)  # JSON's spelling: 0.5, 1e-07, NaN
         else:
             out[str(k)] = json.dumps(v, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return out
