@@ -57,7 +57,12 @@ def load_toronto(path: Path = TORONTO) -> pd.DataFrame:
 
 
 def _models(names: str, jobs: int) -> dict[str, Forecaster]:
-    return {n: make(n, n_jobs=jobs) for n in available(names)}
+    """Models by name; ``auto_pooled`` is ``auto`` with one set of weights for all categories."""
+    pooled = "auto_pooled" in names.split(",")
+    out = {n: make(n, n_jobs=jobs) for n in available(",".join(n for n in names.split(",") if n != "auto_pooled"))}
+    if pooled:
+        out["auto_pooled"] = make("auto", n_jobs=jobs, per_category=False)
+    return out
 
 
 def _progress(done: int, total: int, msg: str) -> None:
@@ -266,20 +271,21 @@ def cmd_transfer(args: argparse.Namespace) -> None:
                 for g in est.explain()["groups"])
         for cov in args.coverage:
             sub = f[np.isclose(f["coverage"], cov)].pivot_table(index="fold", columns="model", values="pai")
-            singles = [m for m in sub.columns if m not in ("auto", "truth")]
+            singles = [m for m in sub.columns if m not in ("auto", "auto_pooled", "truth")]
             best = max(singles, key=lambda m: sub[m].mean())
             row: dict[str, object] = {"data": label, "coverage": cov, "folds": len(sub), "best": best,
                                       "best_pai": round(float(sub[best].mean()), 2), "pick": pick,
                                       "wall_s": round(wall), "auto_s_per_fold": round(auto_cost, 2)}
-            for ref, key in ((best, "auto_vs_best"), ("retro_count", "auto_vs_retro")):
-                if "auto" in sub and ref in sub:
-                    mean, lo, hi = block_bootstrap_mean((sub["auto"] - sub[ref]).to_numpy(), n_boot=2000)
-                    base = float(sub[ref].mean())
-                    row[key] = f"{mean / base:+.1%} [{lo / base:+.1%}, {hi / base:+.1%}]"
-            if "truth" in sub and "auto" in sub:
-                gain_truth = float(sub["truth"].mean() - sub["retro_count"].mean())
-                row["auto_share_of_truth_gain"] = round(float(sub["auto"].mean() - sub["retro_count"].mean())
-                                                        / gain_truth, 2) if gain_truth > 0 else None
+            for a in ("auto", "auto_pooled"):
+                for ref, key in ((best, f"{a}_vs_best"), ("retro_count", f"{a}_vs_retro")):
+                    if a in sub and ref in sub:
+                        mean, lo, hi = block_bootstrap_mean((sub[a] - sub[ref]).to_numpy(), n_boot=2000)
+                        base = float(sub[ref].mean())
+                        row[key] = f"{mean / base:+.1%} [{lo / base:+.1%}, {hi / base:+.1%}]"
+                if "truth" in sub and a in sub:
+                    gain_truth = float(sub["truth"].mean() - sub["retro_count"].mean())
+                    row[f"{a}_share_of_truth_gain"] = round(float(sub[a].mean() - sub["retro_count"].mean())
+                                                            / gain_truth, 2) if gain_truth > 0 else None
             rows.append(row)
             print(row, flush=True)
         Path(args.out).mkdir(parents=True, exist_ok=True)
