@@ -35,39 +35,11 @@ from crimelens.notify.outbox import Dispatcher, DispatchReport, Outbox
 from crimelens.notify.tables import AlertTables
 from crimelens.service import products
 from crimelens.service.runtime import Runtime
+from crimelens.service.views import Locked
 from crimelens.store.duckdb import DuckDBStore
 
 log = logging.getLogger("crimelens.service.alerts")
 RULES_KIND = "alert-rules"
-
-
-class Locked:
-    """Mixin: a store's read methods, each statement under the runtime's write lock."""
-
-    lock: threading.RLock
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
-        with self.lock:
-            out: pd.DataFrame = super().execute(sql, params)  # type: ignore[misc]
-            return out
-
-    def incidents(self, *args: Any, **kw: Any) -> pd.DataFrame:
-        with self.lock:
-            out: pd.DataFrame = super().incidents(*args, **kw)  # type: ignore[misc]
-            return out
-
-    def counts(self, *args: Any, **kw: Any) -> pd.DataFrame:
-        with self.lock:
-            out: pd.DataFrame = super().counts(*args, **kw)  # type: ignore[misc]
-            return out
-
-    def timezone(self, sources: Sequence[str] = ()) -> str:
-        with self.lock:
-            out: str = super().timezone(sources)  # type: ignore[misc]
-            return out
-
-    def close(self) -> None:  # the runtime owns the cursor
-        return None
 
 
 class LockedStore(Locked, DuckDBStore):
@@ -83,7 +55,7 @@ class LockedStore(Locked, DuckDBStore):
 def locked_store(rt: Runtime) -> Any:
     """The store the alert monitor reads and writes through: the writer connection, under the write lock."""
     if rt.postgres:
-        from crimelens.service.pgconn import LockedPgStore
+        from crimelens.service.locked_pg import LockedPgStore
 
         return LockedPgStore(rt)
     return LockedStore(rt)

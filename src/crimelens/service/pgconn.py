@@ -13,18 +13,14 @@ import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 import psycopg
 from psycopg import sql as psql
 
 from crimelens.exceptions import StoreError
-from crimelens.service.alerting import Locked
-from crimelens.service.runtime import RollupCounts
-
-if TYPE_CHECKING:
-    from crimelens.service.runtime import Runtime
+from crimelens.service.views import RollupCounts, RollupSource
 from crimelens.store.postgres import PostgresStore, bindable, pyformat, split_schema
 
 
@@ -101,7 +97,7 @@ class PgReadView(PostgresStore):
 class PgView(RollupCounts, PgReadView):
     """A read-only PostgreSQL view on its own connection, counts from the runtime's rollup."""
 
-    def __init__(self, url: str, schema: str, runtime: Runtime | None = None) -> None:
+    def __init__(self, url: str, schema: str, runtime: RollupSource | None = None) -> None:
         PgReadView.__init__(self, url, schema)
         self.runtime = runtime
 
@@ -157,16 +153,3 @@ class PgViews:
             for view in self._made:
                 view.close()
             self._made.clear()
-
-
-class LockedPgStore(Locked, PostgresStore):
-    """The PostgreSQL store's read methods on the service's writer connection, under the write lock."""
-
-    def __init__(self, rt: Runtime) -> None:  # deliberately skips the parent's connect
-        self.url = rt.store.url
-        self.schema = rt.store.schema
-        self.read_only = False
-        self.postgis = rt.store.postgis
-        self.con = rt.writer
-        self.conn = rt.writer.conn
-        self.lock = rt.write_lock

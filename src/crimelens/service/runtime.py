@@ -31,10 +31,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import anyio.to_thread
-import pandas as pd
 
 from crimelens.filters import IncidentFilter
 from crimelens.service.rollup import CountsRollup, hourly_counts_keys
+from crimelens.service.views import RollupCounts
 from crimelens.settings import Settings
 from crimelens.store.duckdb import DuckDBStore
 
@@ -51,28 +51,6 @@ def is_postgres(url: str) -> bool:
 def utcnow() -> datetime:
     """The current time, UTC."""
     return datetime.now(UTC)
-
-
-class RollupCounts:
-    """Mixin for a store view: with a runtime, ``counts`` is answered from the runtime's hourly
-    rollup when it can be (:mod:`crimelens.service.rollup`), else by the store."""
-
-    runtime: Runtime | None
-
-    def counts(
-        self, by: Sequence[str], flt: IncidentFilter | None = None, *, tz: str | None = None
-    ) -> pd.DataFrame:
-        """Counts grouped by ``by``: from the rollup when it answers exactly, else from the store."""
-        flt = flt or IncidentFilter()
-        if self.runtime is not None:
-            finder = super().timezone  # type: ignore[misc]
-            zone = tz or self.runtime.cached(("timezone", flt.sources), lambda: finder(flt.sources))
-            out = self.runtime.rollup(zone).counts(by, flt)
-            if out is not None:
-                out.attrs["timezone"] = zone
-                return out
-        got: pd.DataFrame = super().counts(by, flt, tz=tz)  # type: ignore[misc]
-        return got
 
 
 class ReadView(RollupCounts, DuckDBStore):
