@@ -35,9 +35,9 @@ def _quarantine(store: object) -> pd.DataFrame:
     return q.drop(columns=["batch_id"]).sort_values(["line", "reason"]).reset_index(drop=True)
 
 
-def _info(store: object) -> dict[str, object]:
+def _info(store: object, *drop: str) -> dict[str, object]:
     info = dict(store.info())  # type: ignore[attr-defined]
-    for k in ("store", "generation", "engine"):
+    for k in ("store", "generation", "engine", *drop):
         info.pop(k, None)
     return info
 
