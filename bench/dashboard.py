@@ -1,0 +1,165 @@
+"""Dashboard timings in headless Chromium: first paint after sign-in and time-slider steps.
+
+    nice -n 19 python bench/dashboard.py [--incidents 2000000] [--steps 6] [--db PATH]
+
+The store is built once (the synthetic city of bench/service.py) and reused when ``--db``
+exists; its basemap is rendered beside it. The service runs in this process (uvicorn in a
+thread, the rollup warmed first, as ``crimelens serve`` does); Chromium signs in and the bench
+times:
+
+* **first paint**: from pressing "Sign in" to the status line saying "Updated" (map with tiles,
+  layers and every chart and table drawn; caches cold);
+* **slider step**: from moving the 1-week slider to "Updated" again (map, charts, CompStat);
+  "cold" steps are weeks not seen before, "warm" the same weeks again.
+
+The baseline, in the same process: the store queries a step needs (cells, hour × weekday,
+categories for that week) run directly on DuckDB, so the ratio says what the service and the
+browser add on top of the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import statistics
+import sys
+import threading
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CHROMIUM = "/usr/bin/chromium"
+PASSWORD = "dashboard bench passphrase 7"
+
+
+def _service_bench():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("bench_service", HERE / "service.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def floor_steps(db: Path, steps: int) -> tuple[list[str], list[float]]:
+    """The weeks the bench steps through, and the queries each step needs run straight on DuckDB
+    (before the service opens the file: one writing process per DuckDB store)."""
+    from crimelens.filters import IncidentFilter
+    from crimelens.store import connect
+
+    store = connect(str(db), read_only=True)
+    try:
+        weeks = [str(w)[:10] for w in store.execute(
+            "SELECT DISTINCT CAST(date_trunc('week', occurred_at) AS DATE) AS w FROM incidents ORDER BY 1", [])["w"]]
+        picks = [weeks[len(weeks) - 3 - 3 * i] for i in range(steps)]
+        took = []
+        for week in picks:
+            start = datetime.fromisoformat(week)
+            flt = IncidentFilter(start=start, end=start + timedelta(days=7))
+            t = time.perf_counter()
+            store.counts(["crs", "cell:500"], flt)
+            store.counts(["hour", "weekday"], flt)
+            store.counts(["category"], flt)
+            took.append(time.perf_counter() - t)
+        return picks, took
+    finally:
+        store.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--incidents", type=int, default=2_000_000)
+    ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--db", type=Path, default=None)
+    a = ap.parse_args()
+    db = a.db or HERE / "data" / f"dashboard_{a.incidents}.duckdb"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    if not db.exists():
+        _service_bench().build_store(db, a.incidents)
+    tiles = Path(f"{db}.basemap.mbtiles")
+    from crimelens.service.demo import build_basemap
+
+    if not tiles.exists():
+        build_basemap(db, tiles, zooms=(11, 12, 13))
+    picks, floors = floor_steps(db, a.steps)
+    from crimelens.service.auth import Accounts, Role
+    from crimelens.service.runtime import Runtime
+    from crimelens.settings import Settings
+
+    settings = Settings(db=str(db), pseudonym_key="bench-pseudonym-key-0123456789", basemap=tiles,
+                        rate_search_per_minute=100_000)
+    rt = Runtime(settings)
+    acc = Accounts(rt)
+    if acc.get("dashbench") is None:
+        acc.create("dashbench", Role.analyst, PASSWORD)
+    rt.close()
+
+    import uvicorn
+    from playwright.sync_api import sync_playwright
+
+    from crimelens.service.app import create_app
+    sys.path.insert(0, str(HERE.parent))
+    from tests.service.test_security import free_port
+
+    app = create_app(settings)
+    t = time.perf_counter()
+    app.state.svc.rt.warm()
+    warm_s = time.perf_counter() - t
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    threading.Thread(target=srv.run, daemon=True).start()
+    while not srv.started:
+        time.sleep(0.05)
+    url = f"http://127.0.0.1:{port}"
+    out: dict[str, object] = {"incidents": a.incidents, "rollup_warm_s": round(warm_s, 2)}
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
+        pg = b.new_page(viewport={"width": 1440, "height": 1000})
+        pg.goto(url + "/")
+        out["login_fcp_ms"] = round(pg.evaluate(
+            "performance.getEntriesByName('first-contentful-paint').map(e => e.startTime)[0] || 0"))
+        pg.fill("#username", "dashbench")
+        pg.fill("#password", PASSWORD)
+
+        def until_updated(n: int) -> int:
+            pg.wait_for_function("(n) => (CL.state.updates || 0) > n", arg=n, timeout=600_000)
+            return int(pg.evaluate("CL.state.updates"))
+
+        t = time.perf_counter()
+        pg.click("#login-form button[type=submit]")
+        done = until_updated(0)
+        out["first_paint_s"] = round(time.perf_counter() - t, 3)
+        t = time.perf_counter()
+        pg.select_option("#t-window", "1")
+        done = until_updated(done)
+        out["window_on_s"] = round(time.perf_counter() - t, 3)
+        weeks = pg.evaluate("CL.state.weeks")
+        index = [weeks.index(w) for w in picks]
+
+        def steps() -> list[float]:
+            nonlocal done
+            took = []
+            for i in index:
+                t0 = time.perf_counter()
+                pg.evaluate("(v) => { const s = document.getElementById('t-week'); s.value = v;"
+                            " s.dispatchEvent(new Event('change')); }", str(i))
+                done = until_updated(done)
+                took.append(time.perf_counter() - t0)
+            return took
+
+        cold, warm = steps(), steps()
+        pg.screenshot(path=str(db.parent / "dashboard-bench.png"))
+        b.close()
+    srv.should_exit = True
+    med = statistics.median
+    out.update({"slider_step_cold_ms": [round(x * 1e3) for x in cold],
+                "slider_step_warm_ms": [round(x * 1e3) for x in warm],
+                "slider_step_cold_p50_ms": round(med(cold) * 1e3), "slider_step_warm_p50_ms": round(med(warm) * 1e3),
+                "floor_direct_queries_p50_ms": round(med(floors) * 1e3, 1),
+                "cold_step_over_floor": round(med(cold) / med(floors), 1)})
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
