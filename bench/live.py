@@ -16,7 +16,9 @@ extends the preset), so the rule's input is the 1-2 gunshot detections per secon
 clusters: one cluster of 3 detections within 200 m every 2 seconds, each at a new spot.
 
 Reported per broker: events published and stored, sustained throughput (stored / (last commit −
-first publish)), p50/p95/p99 publish→stored and publish→alert (ms), batches, and the
+first publish)), p50/p95/p99 publish→stored and publish→alert (ms), batches, the consumer's CPU
+seconds and events stored per CPU second (what one free core sustains, whatever else the machine
+runs), and the
 consumer process's peak resident memory (VmHWM; each broker runs in a fresh process) and its
 growth over the run. Publish→browser
 (the dashboard's SSE layer) is not measured here. The broker URLs default to this machine's
@@ -32,6 +34,7 @@ import math
 import multiprocessing as mp
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -163,6 +166,12 @@ def _rss() -> tuple[int, int]:
     return got.get("VmRSS", 0), got.get("VmHWM", 0)
 
 
+def _cpu() -> float:
+    """CPU seconds (user + system) this process has used: the consumer's cost, free of the machine's load."""
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime
+
+
 def _setup(kind: str, tag: str) -> tuple[dict[str, str], str, Any]:
     """Broker objects for one run: the publisher's target, the consumer URL, and a cleanup."""
     if kind == "nats":
@@ -219,6 +228,7 @@ def run_broker(kind: str, rate: float, seconds: float, batch: int, max_wait: flo
     first_pub: list[int] = []
     last_commit = [0.0]
     rss0 = _rss()[0]
+    cpu0 = _cpu()
     ctx = mp.get_context("spawn")
     ready, done = ctx.Event(), ctx.Event()
     pub = ctx.Process(target=_publisher, args=(kind, target, rate, seconds, ready, done), daemon=True)
@@ -266,6 +276,7 @@ def run_broker(kind: str, rate: float, seconds: float, batch: int, max_wait: flo
     started = time.time()
     summary = consume(store, mapping, opts, key=KEY, on_batch=on_batch, stop=stop)
     wall = time.time() - started
+    cpu = _cpu() - cpu0
     pub.join(30)
     store.close()
     cleanup()
@@ -282,7 +293,8 @@ def run_broker(kind: str, rate: float, seconds: float, batch: int, max_wait: flo
             "stored_p99_ms": pct(stored_lat, 99), "alerts": len(alert_lat), "alert_p50_ms": pct(alert_lat, 50),
             "alert_p95_ms": pct(alert_lat, 95), "alert_p99_ms": pct(alert_lat, 99),
             "rss_peak_mib": round(hwm / 1024, 1), "rss_growth_mib": round((rss - rss0) / 1024, 1),
-            "wall_s": round(wall, 1)}
+            "wall_s": round(wall, 1), "consumer_cpu_s": round(cpu, 1),
+            "events_per_cpu_s": round(summary.stored / cpu, 1) if cpu else math.nan}
 
 
 def main() -> None:
@@ -315,7 +327,8 @@ def main() -> None:
             rows.append(json.loads(found[-1]))
             print(found[-1], flush=True)
     cols = ["broker", "published", "stored", "throughput_per_s", "stored_p50_ms", "stored_p95_ms", "stored_p99_ms",
-            "alerts", "alert_p50_ms", "alert_p95_ms", "alert_p99_ms", "batches", "rss_peak_mib", "rss_growth_mib"]
+            "alerts", "alert_p50_ms", "alert_p95_ms", "alert_p99_ms", "batches", "rss_peak_mib", "rss_growth_mib",
+            "events_per_cpu_s"]
     print("\n| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
     for r in rows:
         print("| " + " | ".join(str(r[c]) for c in cols) + " |")
