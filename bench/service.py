@@ -133,6 +133,7 @@ def pg_floor(url: str, clients: int, requests: int) -> dict[str, dict[str, float
         return local.s  # type: ignore[no-any-return]
 
     wins = windows(clients * requests)
+    pool = ThreadPoolExecutor(clients)  # one pool: its threads (and their connections) serve every endpoint
     out: dict[str, dict[str, float]] = {}
     for name, by in (("categories", ["category", "category_group"]), ("timeseries", ["day", "time_precision"]),
                      ("hour_weekday", ["hour", "weekday", "time_precision"]), ("cells_250m", ["crs", "cell:250"])):
@@ -142,8 +143,7 @@ def pg_floor(url: str, clients: int, requests: int) -> dict[str, dict[str, float
             store().counts(by, IncidentFilter(start=datetime.fromisoformat(a), end=datetime.fromisoformat(b)))
             return time.perf_counter() - t
 
-        with ThreadPoolExecutor(clients) as ex:
-            out[name] = pct(list(ex.map(one, range(clients * requests))))
+        out[name] = pct(list(pool.map(one, range(clients * requests))))
 
     def gi(i: int) -> float:
         a, b = wins[i]
@@ -151,8 +151,8 @@ def pg_floor(url: str, clients: int, requests: int) -> dict[str, dict[str, float
         hotspots(store(), IncidentFilter(start=datetime.fromisoformat(a), end=datetime.fromisoformat(b)), 250.0, None)
         return time.perf_counter() - t
 
-    with ThreadPoolExecutor(clients) as ex:
-        out["hotspots_250m"] = pct(list(ex.map(gi, range(clients * max(2, requests // 4)))))
+    out["hotspots_250m"] = pct(list(pool.map(gi, range(clients * max(2, requests // 4)))))
+    pool.shutdown()
     for s in opened:
         s.close()
     return out
