@@ -101,3 +101,31 @@ def test_gwr_finds_a_varying_effect() -> None:
 
     assert (table["critical_t"] > stats.t.ppf(0.975, len(f) - 1) + 0.2).all()
     assert (table["adjusted_alpha"] < 0.05).all()
+
+
+@pytest.mark.parametrize("model", ["ols", "lag", "error", "glm", "gwr", "mgwr"])
+def test_estimator_contract(model: str) -> None:
+    """scikit-learn conventions: clone round trip, not-fitted error, input left untouched, deterministic."""
+    from sklearn.base import clone
+
+    from crimelens.drivers.design import build_design
+    from crimelens.drivers.pipeline import make_model
+    from crimelens.exceptions import NotFittedError
+
+    est = make_model(model, method="ml", family="poisson")
+    twin = clone(est)
+    assert twin.get_params() == est.get_params() and twin is not est  # type: ignore[attr-defined]
+    with pytest.raises(NotFittedError):
+        _ = est.coefficients_  # type: ignore[attr-defined]
+    if model in ("gwr", "mgwr"):
+        return  # fitting is covered by test_gwr_finds_a_varying_effect (and the slow St Louis runs)
+    layer = _layer(n=6)
+    f = layer.frame
+    f["y"] = np.random.default_rng(0).poisson(5 + f["x1"].clip(0))
+    data = build_design(f, "y", ["x1", "x2"], ids=list(f["area_id"]), weights=build_weights(layer.metric(), "queen"),
+                        offset="pop" if model == "glm" else None)
+    before = data.X.copy()
+    a = est.fit(data).result_.coefficients
+    b = clone(est).fit(data).result_.coefficients
+    assert (before == data.X).all()
+    assert a.equals(b)

@@ -28,6 +28,7 @@ import numpy as np
 import spreg
 import statsmodels.api as sm
 from scipy import stats
+from sklearn.base import BaseEstimator
 
 from crimelens.drivers.design import DriverData, ModelResult, coef_table, pair
 from crimelens.exceptions import InputError, NotFittedError
@@ -49,7 +50,9 @@ def residual_moran(resid: np.ndarray, data: DriverData, permutations: int = 0) -
     return {"I": float(mi.I), "expected": float(mi.EI), "z": float(mi.z_norm), "p_value": float(mi.p_norm)}
 
 
-class _Fitted:
+class _Fitted(BaseEstimator):  # type: ignore[misc]  # sklearn ships no type hints
+    """scikit-learn base (``get_params``/``clone``) plus the fitted check shared by driver models."""
+
     result_: ModelResult
 
     def _check(self) -> ModelResult:
