@@ -137,7 +137,7 @@ def test_login_map_charts_filter_and_live_feed(page: Any, server: str, tmp_path:
                    files={"file": ("spike.csv", spike.read_bytes(), "text/csv")}, data={"preset": "chicago"})
     assert r.status_code == 202
     page.wait_for_selector("#feed li.alert:has-text('burglary')", timeout=30_000)
-    button = page.locator("#open-alerts button").first
+    button = page.locator("#open-alerts button[aria-label^='Acknowledge']").first
     button.wait_for(timeout=30_000)
     assert "Acknowledge alert" in (button.get_attribute("aria-label") or "")
     before = page.locator("#open-alerts li").count()

@@ -104,19 +104,6 @@
       q.total + " rows quarantined");
   }
 
-  /** Ask the server for the next week's panels while this one is read, so playback finds them cached. */
-  function prefetch() {
-    const i = Number($("t-week").value) + 1;
-    if (!Number($("t-window").value) || i > Number($("t-week").max)) return;
-    const p = CL.query(i), per = CL.period(i);
-    const quiet = (path) => api(path).catch(() => null);
-    const paths = ["/aggregates/cells?" + p + "&cell_m=500", "/aggregates/hour-weekday?" + p, "/aggregates/categories?" + p,
-      "/aggregates/compstat?" + CL.filterParams() + "&as_of=" + CL.addDays(per.to, -1)];
-    if ($("l-hotspots").checked) paths.push("/hotspots?" + p);
-    if ($("t-compare").checked) paths.push("/aggregates/cells?" + CL.filterParams(CL.lastYear(per)) + "&cell_m=500");
-    for (const path of paths) quiet(path);
-  }
-
   /** What the time slider moves: the map, the window on the trend, hour × weekday, categories, CompStat. */
   async function periodRefresh() {
     const p = CL.query();
@@ -124,9 +111,7 @@
     try {
       await Promise.all([CL.map.draw(p), Plotly.relayout("trend", { shapes: windowShape() }), drawHourWeekday(p),
         drawCategories(p), drawCompStat()]);
-      prefetch();
       CL.writeUrl();
-      CL.state.updates = (CL.state.updates || 0) + 1;  // for tests and the bench: one per finished redraw
       $("status").textContent = "Updated " + new Date().toLocaleTimeString();
     } catch (e) {
       if (e.message !== "401") $("status").textContent = "Could not load: " + e.message;
@@ -142,7 +127,6 @@
       await Promise.all([CL.map.draw(CL.query()), drawTrend(), drawHourWeekday(CL.query()), drawCategories(CL.query()),
         drawCompStat(), drawSide()]);
       CL.writeUrl();
-      CL.state.updates = (CL.state.updates || 0) + 1;  // for tests and the bench: one per finished redraw
       $("status").textContent = "Updated " + new Date().toLocaleTimeString();
     } catch (e) {
       if (e.message !== "401") $("status").textContent = "Could not load: " + e.message;

@@ -49,10 +49,10 @@ window.CL = (function () {
   }
 
   /** The period the time slider selects: [from, to) of the chosen window ending with the chosen week. */
-  function period(at) {
+  function period() {
     const w = Number($("t-window").value);
     if (!w || !state.weeks.length) return { from: $("f-from").value, to: $("f-to").value, label: "all weeks" };
-    const i = at === undefined ? Number($("t-week").value) : at;
+    const i = Number($("t-week").value);
     const end = addDays(state.weeks[i], 7);
     const from = addDays(end, -7 * w);
     return { from: from, to: end, label: (w === 1 ? "week of " + state.weeks[i] : w + " weeks to " + addDays(end, -1)) };
@@ -62,7 +62,7 @@ window.CL = (function () {
   function lastYear(p) { return { from: addDays(p.from, -364), to: addDays(p.to, -364) }; }
 
   /** Query of the current filters limited to the slider's period. */
-  function query(at) { const p = period(at); return filterParams({ from: p.from, to: p.to }); }
+  function query() { const p = period(); return filterParams({ from: p.from, to: p.to }); }
 
   function toUrl() {
     const u = new URLSearchParams();

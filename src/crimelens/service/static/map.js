@@ -55,47 +55,13 @@
       hovertemplate: "%{text}<br>click for the incidents<extra></extra>", name: "click" };
   }
 
-  const median = (xs) => { const s = xs.slice().sort((a, b) => a - b); return s.length ? s[Math.floor(s.length / 2)] : 0; };
-
-  /** Square cells as one heatmap on the lon/lat axes (a raster: fast to draw at any cell count), with
-      one legend entry per class in class order; each cell carries what a click drills into. */
-  function gridTraces(feats, classOf, colours, labels, group, opacity, what) {
-    M.legend.push({ group: group, classes: labels.map((l, i) => ({ label: l, colour: colours[i] })) });
-    const rank = 100 * M.legend.length;
-    const legend = labels.map((l, i) => ({ type: "scatter", mode: "markers", x: [null], y: [null], name: l,
-      marker: { symbol: "square", size: 12, color: colours[i], line: { color: "#555", width: 0.5 } },
-      legendgroup: group, legendgrouptitle: { text: group }, legendrank: rank + i, hoverinfo: "skip" }));
-    if (!feats.length) return legend;
-    const boxes = feats.map(bbox);
-    const dx = median(boxes.map((b) => b.east - b.west)), dy = median(boxes.map((b) => b.north - b.south));
-    const x0 = Math.min(...boxes.map((b) => (b.west + b.east) / 2)), y0 = Math.min(...boxes.map((b) => (b.south + b.north) / 2));
-    const nx = 1 + Math.round((Math.max(...boxes.map((b) => (b.west + b.east) / 2)) - x0) / dx);
-    const ny = 1 + Math.round((Math.max(...boxes.map((b) => (b.south + b.north) / 2)) - y0) / dy);
-    const z = Array.from({ length: ny }, () => new Array(nx).fill(null));
-    const cd = Array.from({ length: ny }, () => new Array(nx).fill(null));
-    feats.forEach((f, k) => {
-      const b = boxes[k], k0 = classOf(f);
-      if (k0 === null || k0 < 0 || k0 >= colours.length) return;
-      const i = Math.round(((b.west + b.east) / 2 - x0) / dx), j = Math.round(((b.south + b.north) / 2 - y0) / dy);
-      z[j][i] = k0; cd[j][i] = what(f, b);
-    });
-    const n = colours.length;
-    const scale = [];
-    colours.forEach((c, i) => { scale.push([i / n, c], [(i + 1) / n, c]); });
-    const heat = { type: "heatmap", x0: x0, dx: dx, y0: y0, dy: dy, z: z, customdata: cd, zmin: -0.5, zmax: n - 0.5,
-      colorscale: scale, showscale: false, opacity: opacity, zsmooth: false, name: group, hoverongaps: false,
-      hovertemplate: "%{customdata.title}<extra></extra>" };
-    return [heat].concat(legend);
-  }
-
   const cellKey = (f) => ring(f)[0].map((v) => v.toFixed(5)).join(",");
 
   async function densityLayer(p, cell) {
     if (!$("t-compare").checked) {
       const q = quantiles(cell.features.map((f) => f.properties.count), 5);
       M.rows.push(...cell.features.map((f) => ({ layer: "density", value: f.properties.count, lon: centre(f)[0], lat: centre(f)[1] })));
-      return gridTraces(cell.features, (f) => q.of(f.properties.count), S.density, q.labels, "incidents per cell", 0.7,
-        (f, b) => ({ box: b, n: f.properties.count, title: "Cell of 500 m with " + f.properties.count + " incidents" }));
+      return classTraces(cell.features, (f) => q.of(f.properties.count), S.density, q.labels, "incidents per cell", 0.7);
     }
     const per = CL.period();
     if (!per.from || !per.to) { $("map-note").dataset.compare = "needs a window"; return []; }
@@ -113,15 +79,15 @@
     M.compare = { now: now, then: then, from: ly.from, to: ly.to };
     M.rows.push(...changed.map((x) => ({ layer: "change vs last year", value: x[1], lon: centre(x[0])[0], lat: centre(x[0])[1] })));
     const shaped = changed.map((x) => Object.assign({}, x[0], { d: x[1] }));
-    return gridTraces(shaped, (f) => cls(f.d), S.change, CHANGE_LABEL, "change vs same period last year", 0.75,
-      (f, b) => ({ box: b, n: f.d, title: "Cell of 500 m: " + (f.d > 0 ? "+" : "") + f.d + " incidents vs last year" }));
+    return classTraces(shaped, (f) => cls(f.d), S.change, CHANGE_LABEL, "change vs same period last year", 0.75);
   }
 
   async function hotspotLayer(p) {
     const hs = await CL.api("/hotspots?" + p);
     M.rows.push(...hs.features.map((f) => ({ layer: "hot spots", value: f.properties.class, lon: centre(f)[0], lat: centre(f)[1] })));
-    return gridTraces(hs.features, (f) => HOT_ORDER.indexOf(f.properties.class), S.hot, HOT_LABEL, "Gi* hot spots", 0.85,
-      (f, b) => ({ box: b, title: "Hot spot cell (" + HOT_LABEL[HOT_ORDER.indexOf(f.properties.class)] + ")" }));
+    const traces = classTraces(hs.features, (f) => HOT_ORDER.indexOf(f.properties.class), S.hot, HOT_LABEL, "Gi* hot spots", 0.85);
+    return traces.concat([clickTrace(hs.features, (f) => ({ box: bbox(f), title: "Hot spot (" + f.properties.class + ")" }),
+      (f) => "hot spot: " + f.properties.class)]);
   }
 
   async function forecastLayer(p) {
@@ -189,10 +155,9 @@
     ]);
     if (seq !== M.seq) return;  // a newer draw started meanwhile
     const traces = [].concat(...parts);
-    if (!want("l-density")) {  // cells stay clickable with the density layer off
-      traces.push(clickTrace(cell.features, (f) => ({ box: bbox(f), title: "Cell of 500 m with " + f.properties.count + " incidents" }),
-        (f) => f.properties.count + " incidents"));
-    }
+    const cellClick = clickTrace(cell.features, (f) => ({ box: bbox(f), title: "Cell of 500 m with " + f.properties.count + " incidents" }),
+      (f) => f.properties.count + " incidents");
+    traces.push(cellClick);
     if (!M.box && cell.features.length) {
       const bs = cell.features.map(bbox);
       M.box = { west: Math.min(...bs.map((b) => b.west)), east: Math.max(...bs.map((b) => b.east)),
