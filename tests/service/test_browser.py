@@ -130,7 +130,7 @@ def test_login_map_charts_filter_and_live_feed(page: Any, server: str, tmp_path:
     assert r.status_code == 202
     page.wait_for_selector("#feed li:has-text('99000001')", timeout=30_000)
     page.locator("#feed").screenshot(path=str(DOCS_IMG / "dashboard-feed.png"))
-    assert fcp > 0  # painted; its speed is measured by bench/service.py --dashboard, not asserted here
+    assert fcp > 0  # painted; its speed is measured by bench/dashboard.py, not asserted here
     # a planted spike: the alert shows in the feed and the open-alerts panel; acknowledge by keyboard
     spike = write_rows(tmp_path / "spike.csv", spike_rows(), CHICAGO_HEADER)
     r = httpx.post(server + "/api/v1/ingest", headers={"Authorization": f"Bearer {token}"},

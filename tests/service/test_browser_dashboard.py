@@ -49,6 +49,7 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 #: "Updated", and the export download does not fire in headless Chromium.
 BROKEN = pytest.mark.skip(reason="issue 18 open: slider status / export download broken in headless Chromium")
 
+
 def snap(target: Any, shots: Path, name: str, **kw: Any) -> None:
     """Screenshot to the test output (and docs/img/ when asked)."""
     target.screenshot(path=str(shots / name), **kw)
