@@ -174,3 +174,39 @@ def test_cli_forecast_defaults_to_auto_and_says_why(tmp_path: Path, toronto_stor
     assert payload["chosen"] and "reason" in payload["chosen"][0]
     assert abs(sum(payload["chosen"][0]["weights"].values()) - 1) < 1e-9
     assert out.exists()
+
+
+def test_relative_scores_fold_and_all() -> None:
+    from crimelens.forecast.auto import relative_scores
+
+    rng = np.random.default_rng(4)
+    hits = rng.poisson(5.0, size=(10, 2, 4)).astype(float) + 1.0  # folds x coverages x candidates
+    hits[0] *= 20.0  # one busy fold
+    by_fold = relative_scores(hits, "fold")
+    by_all = relative_scores(hits, "all")
+    assert by_fold.shape == by_all.shape == (10, 4)
+    assert np.allclose(by_fold.mean(axis=1), 1.0)  # every fold averages 1 over the candidates
+    # "all": the busy fold's differences between candidates count about 20 times more
+    spread = lambda z: np.ptp(z, axis=1)  # noqa: E731
+    assert spread(by_all)[0] > 5 * np.median(spread(by_all)[1:])
+    assert spread(by_fold)[0] < 5 * np.median(spread(by_fold)[1:])
+    with pytest.raises(Exception, match="normalise"):
+        relative_scores(hits, "median")
+
+
+def test_thin_evidence_shrinks_towards_the_prior() -> None:
+    names = ["retro_count", "retro_kde", "recent"]
+    z = np.ones((12, 3))  # no candidate differs from another in any fold: no evidence
+    est = _auto(candidates=names, prior={"retro_kde": 3.0, "recent": 0.5})
+    w, t, _ = est.weigh(z, names)
+    assert all(v == 0.0 for v in t.values())
+    assert [w[n] for n in names] == pytest.approx(np.array([1.0, 3.0, 0.5]) / 4.5)
+    # clear evidence for one candidate overrides the prior, more so with a higher sharpness
+    rng = np.random.default_rng(0)
+    z = 1.0 + rng.normal(0.0, 0.05, (12, 3))
+    z[:, 0] += 0.03
+    soft, t, _ = est.weigh(z, names)
+    assert -2.0 < min(t.values()) < -0.5  # some evidence, nobody dropped
+    sharp = _auto(candidates=names, prior={"retro_kde": 3.0, "recent": 0.5}, sharpness=3.0).weigh(z, names)[0]
+    assert sharp["retro_count"] > soft["retro_count"] + 0.2
+    assert sharp["retro_count"] > 0.5

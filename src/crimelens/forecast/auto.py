@@ -6,13 +6,17 @@ before the inner origin and scored on the inner window, which ends at or before 
 or after ``T`` is read (nested evaluation; Tashman 2000). From the inner folds it weights the
 candidates' normalised surfaces:
 
-* per inner fold, each candidate's PAI (at each coverage) is divided by the mean PAI of all
-  candidates in that fold, so folds count alike; ``z`` is the mean of these ratios;
+* per inner fold and coverage, each candidate's captured incidents are divided by the mean over
+  all inner folds and candidates (``normalise="all"``, the default: a fold counts in proportion to
+  its incidents, so the thin weeks of a sparse category do not swing the weights), or by that
+  fold's mean over candidates (``normalise="fold"``: every fold counts alike); ``z`` is the mean
+  over coverages;
 * each candidate's paired difference to the leader (highest mean ``z``) gets a t statistic
   ``t = mean / (sd / sqrt(n))``; the weight is ``exp(t)`` (the leader has ``t = 0``), and zero for
   ``t < -drop_t``. With thin evidence every ``t`` is near zero and the weights are near equal
-  (shrinkage towards equal weights); with strong evidence they concentrate on the leader. With
-  fewer than ``min_folds`` usable inner folds the weights are equal.
+  (shrinkage towards equal weights, or towards ``prior`` when one is given); with strong evidence
+  they concentrate on the leader. With fewer than ``min_folds`` usable inner folds the weights
+  are equal (or the prior).
 * when the data hold several categories, each category with at least ``min_category_incidents``
   incidents in the last year gets its own weights (the rest are pooled), and the surface is the
   sum of the category surfaces, each scaled to its own rate.
@@ -28,7 +32,7 @@ and the outer backtest's own fits of the same candidates at the same origins are
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,6 +122,15 @@ class Auto(Forecaster):
         Incidents in the last 365 days a category needs for its own weights.
     horizon : str or float
         The horizon candidates are trained for.
+    normalise : {"fold", "all"}
+        ``"fold"``: each inner fold's captured incidents are divided by that fold's mean over the
+        candidates (every fold counts alike); ``"all"``: by the mean over all inner folds (folds
+        with more incidents count more: steadier on sparse categories).
+    sharpness : float
+        Weights are ``prior · exp(sharpness · t)``: above 1 concentrates on the leader sooner.
+    prior : mapping of str to float, optional
+        Prior weight of each candidate (default 1 each): where the evidence is thin (every ``t``
+        near zero) the weights shrink towards the prior instead of towards equal weights.
     n_jobs : int
         Threads for candidates that take them.
     cell_size : float
@@ -136,6 +149,7 @@ class Auto(Forecaster):
     def __init__(self, *, candidates: Sequence[str] = DEFAULT_CANDIDATES, inner_folds: int = 12,
                  coverages: Sequence[float] = (0.01, 0.05), drop_t: float = 2.0, min_folds: int = 3,
                  per_category: bool = True, min_category_incidents: int = 1500, horizon: str | float = "7d",
+                 normalise: str = "all", sharpness: float = 1.0, prior: Mapping[str, float] | None = None,
                  n_jobs: int = 1, cell_size: float = 200.0, grid: SquareGrid | None = None) -> None:
         self.candidates = candidates
         self.inner_folds = inner_folds
@@ -145,6 +159,9 @@ class Auto(Forecaster):
         self.per_category = per_category
         self.min_category_incidents = min_category_incidents
         self.horizon = horizon
+        self.normalise = normalise
+        self.sharpness = sharpness
+        self.prior = prior
         self.n_jobs = n_jobs
         self.cell_size = cell_size
         self.grid = grid
@@ -192,7 +209,7 @@ class Auto(Forecaster):
                 group: tuple[int, ...]) -> tuple[Choice, dict[str, FloatArray]]:
         names = list(members)
         cats = tuple(history.categories[c] for c in group)
-        pai: list[list[float]] = []  # fold -> candidate-relative scores
+        hits: list[FloatArray] = []  # fold -> (coverage x candidate) incidents captured
         calib: list[tuple[FloatArray, float]] = []  # observed counts and predicted total per fold
         parts: list[dict[str, FloatArray]] = []
         for j in range(1, int(self.inner_folds) + 1):
@@ -203,16 +220,12 @@ class Auto(Forecaster):
             if y.sum() <= 0:
                 continue
             scores = {n: memo.score(m, past, h)[area] for n, m in members.items()}
-            row = []
-            for cov in self.coverages:
-                vals = np.array([score_coverage(scores[n], y, cov).pai for n in names])
-                mean = vals.mean()
-                row.append(vals / mean if mean > 0 else np.ones(len(names)))
-            pai.append(list(np.mean(row, axis=0)))
+            hits.append(np.array([[score_coverage(scores[n], y, cov).n for n in names] for cov in self.coverages]))
             parts.append(scores)
             calib.append((y, past.rate_per_day() * h))
-        z = np.asarray(pai, dtype=np.float64).reshape(len(pai), len(names))
-        weights, t, reason = self._weigh(z, names)
+        z = relative_scores(np.asarray(hits, dtype=np.float64).reshape(len(hits), len(self.coverages), len(names)),
+                            self.normalise)
+        weights, t, reason = self.weigh(z, names)
         power, scale = _recalibrate(weights, names, parts, calib)
         # shares do not depend on the window length (scores scale with it), so the kept candidates'
         # surfaces are computed once here, for the fit horizon
@@ -220,18 +233,26 @@ class Auto(Forecaster):
         rel = {n: float(z[:, i].mean()) if len(z) else float("nan") for i, n in enumerate(names)}
         return Choice(cats, weights, rel, t, len(z), power, scale, reason), shares
 
-    def _weigh(self, z: FloatArray, names: list[str]) -> tuple[dict[str, float], dict[str, float], str]:
+    def weigh(self, z: FloatArray, names: list[str]) -> tuple[dict[str, float], dict[str, float], str]:
+        """Weights, t statistics and a reason from ``z`` (inner folds x candidates, each fold's PAI
+        over the candidates' mean)."""
         n = len(z)
+        prior = np.array([float(dict(self.prior).get(m, 1.0)) for m in names]) if self.prior else np.ones(len(names))
+        if (prior < 0).any() or prior.sum() <= 0:
+            raise InputError("auto's prior weights must be non-negative and not all zero")
         if n < max(2, int(self.min_folds)):
-            w = {m: 1.0 / len(names) for m in names}
-            return w, {m: 0.0 for m in names}, f"{n} usable inner folds (< {self.min_folds}): equal weights"
+            w = {m: float(v) for m, v in zip(names, prior / prior.sum(), strict=True)}
+            what = "prior weights" if self.prior else "equal weights"
+            return w, {m: 0.0 for m in names}, f"{n} usable inner folds (< {self.min_folds}): {what}"
         mean = z.mean(axis=0)
         lead = int(np.argmax(mean))
         d = z - z[:, [lead]]
         sd = d.std(axis=0, ddof=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             t = np.where(sd > 0, d.mean(axis=0) / (sd / np.sqrt(n)), np.where(d.mean(axis=0) < 0, -np.inf, 0.0))
-        raw = np.where(t < -float(self.drop_t), 0.0, np.exp(np.clip(t, -50, 0)))
+        raw = np.where(t < -float(self.drop_t), 0.0, prior * np.exp(np.clip(float(self.sharpness) * t, -50, 0)))
+        if raw.sum() <= 0:
+            raw = np.where(np.arange(len(names)) == lead, 1.0, 0.0)
         raw = raw / raw.sum()
         w = {m: float(v) for m, v in zip(names, raw, strict=True)}
         kept = [m for m in names if w[m] > 0]
@@ -264,6 +285,24 @@ class Auto(Forecaster):
         """Which models were chosen, per group of categories, and why."""
         self.check_fitted()
         return {"model": "auto", "origin": self.until_.isoformat(), "groups": [c.to_dict() for c in self.choices_]}
+
+
+def relative_scores(hits: FloatArray, normalise: str = "fold") -> FloatArray:
+    """``z`` (inner folds x candidates) from incidents captured (folds x coverages x candidates):
+    each coverage's counts over the fold's mean over candidates (``"fold"``) or over the mean of
+    all folds and candidates (``"all"``), then averaged over coverages."""
+    if normalise not in ("fold", "all"):
+        raise InputError(f"normalise must be 'fold' or 'all', got {normalise!r}")
+    if len(hits) == 0:
+        return np.zeros((0, hits.shape[-1]))
+    if normalise == "fold":
+        mean = hits.mean(axis=2, keepdims=True)
+        rel = np.where(mean > 0, hits / np.where(mean > 0, mean, 1.0), 1.0)
+    else:
+        mean = hits.mean(axis=(0, 2), keepdims=True)
+        rel = np.where(mean > 0, hits / np.where(mean > 0, mean, 1.0), 1.0)
+    out: FloatArray = rel.mean(axis=1)
+    return out
 
 
 def _shares(score: FloatArray) -> FloatArray:
