@@ -1,9 +1,12 @@
-"""Retention and erasure on a real store (DuckDB), under a frozen clock: what is past its period
+"""Retention and erasure on a real store (DuckDB, and PostgreSQL with the personal fields
+encrypted), under a frozen clock: what is past its period
 goes, from every table; nothing younger does; erasures are logged as ids and audited."""
 
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -37,15 +40,40 @@ def _rows() -> list[dict[str, str]]:
     return rows
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    path = tmp_path / "ret.duckdb"
-    store = connect(str(path))
+PG_KEY = "postgres personal field key 2026"
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def db(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The same file ingested into a DuckDB store, or into a PostgreSQL schema with the personal
+    fields encrypted (AES-GCM, ``CRIMELENS_DB_KEY``): erasure must find the names through the cipher."""
+    schema = ""
+    if request.param == "postgres":
+        from tests.service.conftest import PG_SERVER, pg_or_skip
+
+        pg_or_skip()
+        schema = f"t_ret_{uuid.uuid4().hex[:10]}"
+        url = f"{PG_SERVER}?schema={schema}"
+        monkeypatch.setenv("CRIMELENS_DB_KEY", PG_KEY)
+    else:
+        url = str(tmp_path / "ret.duckdb")
+    store = connect(url)
     bad = {**_rows()[0], "IncidentID": "Q1", "IncidentDate": "not a date", "Victim": SECRET}  # quarantined
-    ingest_file(store, write_csv(tmp_path / "m.csv", [*_rows(), bad], HEADER), key=TEST_KEY,
-                mapping=load_preset("madison"))
-    store.close()
-    return path
+    try:
+        ingest_file(store, write_csv(tmp_path / "m.csv", [*_rows(), bad], HEADER), key=TEST_KEY,
+                    mapping=load_preset("madison"))
+    finally:
+        store.close()
+    yield url
+    if schema:
+        import psycopg
+
+        from tests.service.conftest import PG_SERVER
+
+        with psycopg.connect(PG_SERVER, autocommit=True) as con:
+            server = repr(con.execute(f"SELECT * FROM {schema}.incident_personal").fetchall())
+            con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        assert SECRET not in server and "Suspect 1" not in server  # the server held ciphertext only
 
 
 class Clock:
@@ -74,7 +102,7 @@ def test_schedule_parses_and_picks_the_shorter_period() -> None:
         RetentionPolicy.from_toml("default_days = -1\n")
 
 
-def test_time_travel_nothing_younger_is_removed(db: Path) -> None:
+def test_time_travel_nothing_younger_is_removed(db: str) -> None:
     clock = Clock(NOW)
     rt = Runtime(Settings(db=str(db)), clock=clock)
     try:
@@ -106,7 +134,7 @@ def test_time_travel_nothing_younger_is_removed(db: Path) -> None:
         rt.close()
 
 
-def test_erase_person_everywhere_and_logged_as_ids(db: Path) -> None:
+def test_erase_person_everywhere_and_logged_as_ids(db: str) -> None:
     rt = Runtime(Settings(db=str(db)), clock=Clock(NOW))
     try:
         before = _personal(rt)
@@ -134,21 +162,50 @@ def test_erase_person_everywhere_and_logged_as_ids(db: Path) -> None:
         rt.close()
 
 
-def test_erase_cli(db: Path) -> None:
+def test_erase_cli(db: str) -> None:
     runner = CliRunner()
     res = runner.invoke(app, ["erase", "--incident", "R5", "--db", str(db), "--json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["incidents"] == 1 and out["personal_rows"] == 3
-    store = connect(str(db), read_only=True)
+    rt = Runtime(Settings(db=db))
     try:
-        got = store.execute("SELECT count(*) AS n FROM incident_personal WHERE incident_id = 'R5'")["n"].iloc[0]
-        assert got == 0
+        assert rt.query("SELECT count(*) FROM incident_personal WHERE incident_id = 'R5'")[0][0] == 0
+        assert rt.query("SELECT suspect_ref, victim_ref FROM incidents WHERE incident_id = 'R5'") == [(None, None)]
     finally:
-        store.close()
+        rt.close()
     bad = runner.invoke(app, ["erase", "--incident", "NOPE", "--db", str(db)])
     assert bad.exit_code == 2 and "no incident 'NOPE'" in bad.output and "Traceback" not in bad.output
     none = runner.invoke(app, ["erase", "--db", str(db)])
     assert none.exit_code == 2
     report = runner.invoke(app, ["retention", "--db", str(db), "--json"])
     assert report.exit_code == 0 and json.loads(report.stdout)["applied"] is False
+
+
+@pytest.mark.parametrize("key", [None, "another key entirely 0123"])
+def test_erase_without_the_right_key_changes_nothing(db: str, key: str | None,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    if "postgresql" not in db:
+        pytest.skip("application-side field encryption is PostgreSQL's (DuckDB encrypts the whole file)")
+    rt = Runtime(Settings(db=db), clock=Clock(NOW))
+    try:
+        before = _personal(rt)
+        quarantined = rt.query("SELECT count(*) FROM quarantine")[0][0]
+    finally:
+        rt.close()
+    if key is None:
+        monkeypatch.delenv("CRIMELENS_DB_KEY")
+    else:
+        monkeypatch.setenv("CRIMELENS_DB_KEY", key)
+    res = CliRunner().invoke(app, ["erase", "--person", str(before["R2"]["victim_ref"]), "--db", db])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert ("set CRIMELENS_DB_KEY" if key is None else "wrong key") in res.output
+    monkeypatch.setenv("CRIMELENS_DB_KEY", PG_KEY)
+    rt = Runtime(Settings(db=db), clock=Clock(NOW))
+    try:
+        assert _personal(rt) == before  # rolled back: every field still there
+        assert rt.query("SELECT count(*) FROM quarantine")[0][0] == quarantined
+        assert rt.query("SELECT count(*) FROM svc_erasures")[0][0] == 0
+        assert not [r for r in Eraser(rt).audit.rows() if r["event"].startswith("erasure.")]
+    finally:
+        rt.close()

@@ -31,6 +31,7 @@ from crimelens.governance.retention import ROLES, RetentionPolicy, cutoffs, due_
 from crimelens.service import metrics as service_metrics
 from crimelens.service.audit import AuditContext, AuditLog
 from crimelens.service.runtime import Runtime, Transaction
+from crimelens.store.fieldcrypt import FieldCipher, cipher_from_env, decrypt_frame, is_encrypted
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS svc_erasures (
@@ -73,6 +74,7 @@ class Eraser:
         self.rt = rt
         create_tables(rt)
         self.audit = AuditLog(rt)
+        self._cipher: FieldCipher | None = None
 
     # -- finding ---------------------------------------------------------------------------
     def resolve_incidents(self, refs: Sequence[str]) -> list[Key]:
@@ -108,9 +110,9 @@ class Eraser:
             for role in roles:
                 original, *refs = ROLES[role]
                 if role != "narrative":
-                    got = tx.execute(f"SELECT {original} FROM incident_personal WHERE {where} "  # noqa: S608 -- identifiers from fixed role columns; values bound
-                                     f"AND {original} IS NOT NULL", chunk)
-                    names |= {str(r[0]) for r in got if r[0]}
+                    got = tx.execute(f"SELECT source, incident_id, {original} FROM incident_personal "  # noqa: S608 -- identifiers from fixed role columns; values bound
+                                     f"WHERE {where} AND {original} IS NOT NULL", chunk)
+                    names |= self._plain_names(got, original)
                 n = tx.execute(f"SELECT count(*) FROM incident_personal WHERE {where} AND {original} IS NOT NULL",  # noqa: S608 -- as above
                                chunk)[0][0]
                 fields += int(n)
@@ -123,6 +125,18 @@ class Eraser:
                        "AND narrative IS NULL", chunk)
         quarantined = self._clear_quarantine(tx, keys, names)
         return {"personal_fields": fields, "pseudonyms_cleared": pseud, "quarantine_rows": quarantined}
+
+    def _plain_names(self, rows: Sequence[Sequence[Any]], column: str) -> set[str]:
+        """The names in ``(source, incident_id, value)`` rows, decrypted where the store encrypts
+        them (PostgreSQL with a store key, :mod:`crimelens.store.fieldcrypt`): the quarantine holds
+        rejected rows in clear, so matching needs the plain value. A ciphertext without the key, or
+        with the wrong one, is a :class:`~crimelens.exceptions.StoreError` and the transaction rolls
+        back (nothing erased, nothing logged)."""
+        if any(is_encrypted(r[2]) for r in rows) and self._cipher is None:
+            self._cipher = cipher_from_env()
+        frame = pd.DataFrame({column: [r[2] for r in rows]})
+        frame = decrypt_frame(frame, self._cipher, [r[0] for r in rows], [r[1] for r in rows], [column])
+        return {str(v) for v in frame[column] if v}
 
     def _clear_quarantine(self, tx: Transaction, keys: Sequence[Key], names: Iterable[str]) -> int:
         """Delete rejected rows of the same source carrying an erased incident's id (as a JSON
