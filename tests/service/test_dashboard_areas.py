@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,7 @@ def city(template_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     yield from make_env(template_store, tmp_path_factory.mktemp("choro"))
 
 
-def check_legend(doc: dict, k: int) -> None:
+def check_legend(doc: dict[str, Any], k: int) -> None:
     legend = doc["legend"]
     assert [c["cls"] for c in legend] == list(range(1, len(legend) + 1))
     assert 2 <= len(legend) <= k
@@ -79,3 +80,123 @@ def test_bad_requests_are_clear(city: Env) -> None:
     assert r.status_code == 422 and "no population row" in r.text
     assert city.client.post(URL, headers=h, json={"layer": "nowhere"}).status_code == 422
     assert city.client.post(URL, json={"layer": "grid"}).status_code == 401
+
+
+# -- stored area layers (``crimelens areas load``) ------------------------------------------------
+def grid_layer(name: str = "tracts") -> object:
+    """A 4 x 3 grid of tracts over the test city with a wide spread of residents (POP) and a
+    second declared population column (ADULTS)."""
+    import geopandas as gpd
+    import shapely
+
+    from crimelens.drivers.areas import AreaLayer
+
+    west, south, east, north = -87.80, 41.68, -87.54, 42.00
+    dx, dy = (east - west) / 4, (north - south) / 3
+    boxes, ids = [], []
+    for j in range(3):
+        for i in range(4):
+            boxes.append(shapely.box(west + i * dx, south + j * dy, west + (i + 1) * dx, south + (j + 1) * dy))
+            ids.append(f"T{j}{i}")
+    pop = [300.0 + 9000.0 * ((k * 7) % 12) for k in range(12)]
+    frame = gpd.GeoDataFrame({"area_id": ids, "POP": pop, "ADULTS": [p * 0.8 for p in pop]},
+                             geometry=boxes, crs="EPSG:4326")
+    return AreaLayer(name=name, frame=frame, population=("POP", "ADULTS"), crs="EPSG:4326")
+
+
+def save_grid(url: str) -> None:
+    from crimelens.store import connect
+    from crimelens.store.areas import save_layer
+
+    store = connect(url)
+    try:
+        save_layer(store, grid_layer())  # type: ignore[arg-type]
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def layered(store_template: object, tmp_path: Path) -> Iterator[tuple[Env, dict[str, int]]]:
+    """An app on DuckDB and on PostgreSQL whose store holds the area layer ``tracts``, and the
+    incidents per tract counted independently."""
+    import shutil
+
+    from tests.service.conftest import PgTemplate
+
+    if isinstance(store_template, PgTemplate):
+        for env in make_env(store_template, tmp_path):
+            save_grid(env.url)
+            yield env, expected_counts(env.url)
+        return
+    assert isinstance(store_template, Path)
+    seeded = tmp_path / "seeded.duckdb"
+    shutil.copy(store_template, seeded)
+    save_grid(str(seeded))
+    want = expected_counts(str(seeded))
+    for env in make_env(seeded, tmp_path):
+        yield env, want
+
+
+def expected_counts(url: str) -> dict[str, int]:
+    """Incidents per tract counted here with shapely, independently of the route."""
+    import shapely
+
+    from crimelens.filters import IncidentFilter
+    from crimelens.store import connect
+
+    layer = grid_layer()
+    store = connect(url)
+    try:
+        pts = store.incidents(IncidentFilter(), columns=["lat", "lon"]).dropna(subset=["lat", "lon"])
+    finally:
+        store.close()
+    frame = layer.frame  # type: ignore[attr-defined]
+    out = {}
+    for aid, geom in zip(frame["area_id"], frame.geometry, strict=True):
+        out[aid] = int(shapely.contains_xy(geom, pts["lon"].to_numpy(), pts["lat"].to_numpy()).sum())
+    return out
+
+
+def test_stored_layers_listed_and_mapped(layered: tuple[Env, dict[str, int]]) -> None:
+    layered, want = layered  # type: ignore[assignment]
+    assert isinstance(layered, Env)
+    h = layered.auth("viewer")
+    listed = layered.client.get(URL + "/layers", headers=h).json()
+    assert [(x["name"], x["areas"], x["population"]) for x in listed] == [("tracts", 12, ["POP", "ADULTS"])]
+    doc = layered.client.post(URL + "/layers/tracts", headers=h, json={"scheme": "quantiles", "k": 4}).json()
+    check_legend(doc, 4)
+    got = {f["properties"]["area"]: f["properties"]["count"] for f in doc["features"]}
+    assert got == want and sum(want.values()) > 1000
+    assert all(f["geometry"]["type"] == "Polygon" for f in doc["features"])
+    pop = {a: p for a, p in zip(*(lambda f: (f["area_id"], f["POP"]))(grid_layer().frame), strict=True)}  # type: ignore[attr-defined]
+    rate = layered.client.post(URL + "/layers/tracts", headers=h,
+                               json={"measure": "rate", "scheme": "natural_breaks", "k": 5}).json()
+    check_legend(rate, 5)
+    assert rate["parameters"]["population"] == "POP"
+    for f in rate["features"]:
+        a = f["properties"]["area"]
+        assert f["properties"]["value"] == pytest.approx(want[a] / pop[a] * 1000, rel=1e-3, abs=1e-4)
+    city = sum(want.values()) / sum(pop.values()) * 1000
+    for measure in ("smoothed_rate", "spatial_smoothed_rate"):
+        eb = layered.client.post(URL + "/layers/tracts", headers=h, json={"measure": measure}).json()
+        check_legend(eb, 5)
+        raw = {f["properties"]["area"]: f["properties"]["rate"] for f in eb["features"]}
+        val = {f["properties"]["area"]: f["properties"]["value"] for f in eb["features"]}
+        assert val != raw
+        if measure == "smoothed_rate":  # global EB pulls every rate toward the city's
+            for a in val:
+                assert abs(val[a] - city) <= abs(raw[a] - city) + 1e-6
+    adults = layered.client.post(URL + "/layers/tracts", headers=h, json={"measure": "rate", "population": "ADULTS"})
+    a0 = adults.json()["features"][0]["properties"]
+    assert a0["value"] == pytest.approx(want[a0["area"]] / (pop[a0["area"]] * 0.8) * 1000, rel=1e-3, abs=1e-4)
+
+
+def test_stored_layer_bad_requests(layered: tuple[Env, dict[str, int]]) -> None:
+    env = layered[0]
+    h = env.auth("viewer")
+    r = env.client.post(URL + "/layers/nowhere", headers=h, json={})
+    assert r.status_code == 404 and "tracts" in r.json()["detail"]
+    r = env.client.post(URL + "/layers/tracts", headers=h, json={"measure": "rate", "population": "AREA"})
+    assert r.status_code == 422 and "declared" in r.text and "POP, ADULTS" in r.text
+    assert env.client.post(URL + "/layers/tracts", headers=h, json={"measure": "median"}).status_code == 422
+    assert env.client.get(URL + "/layers").status_code == 401

@@ -9,6 +9,11 @@ count, so the page never sorts classes itself.
 Rates need residents per area: the caller sends them (``POST``, as ``/fairness/stops`` does),
 and the answer is aggregated counts only. Smoothed rates are global empirical-Bayes estimates
 (Marshall 1991, via PySAL ``esda``), which pull rates of small populations toward the city rate.
+
+Stored area layers (``crimelens areas load``) have routes of their own: ``GET /choropleth/layers``
+lists them and ``POST /choropleth/layers/{name}`` maps a layer's own polygons: incidents are placed
+in its areas (point-in-polygon), rates use a population column the layer declared, and smoothed
+rates are global or spatial (queen) empirical Bayes from :func:`crimelens.drivers.rates.area_rates`.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from crimelens.exceptions import InputError
 from crimelens.service import products
 from crimelens.service.deps import Filter, Reader, Svc, Viewer
 from crimelens.service.schemas import errors
@@ -159,3 +165,98 @@ async def choropleth(body: ChoroplethIn, _: Viewer, flt: Filter, svc: Svc, store
 
     body_json: bytes = await svc.rt.acached(("choro", repr(flt), body.model_dump_json()), compute)
     return Response(body_json, media_type="application/json")
+
+
+# -- stored area layers --------------------------------------------------------------------------
+LayerMeasure = Literal["count", "rate", "smoothed_rate", "spatial_smoothed_rate"]
+
+
+class StoredLayerIn(BaseModel):
+    """What to map on a stored layer: the measure, the declared population column and the classes."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "measure": "smoothed_rate", "population": "POP", "scheme": "natural_breaks", "k": 5}]})
+    measure: LayerMeasure = "count"
+    population: str | None = Field(default=None, max_length=200)
+    scheme: Scheme = "quantiles"
+    k: int = Field(default=5, ge=2, le=9)
+
+
+def _geojson(layer: Any) -> list[dict[str, Any]]:
+    """The layer's polygons in WGS84 as GeoJSON geometries (file order)."""
+    import shapely.geometry
+
+    frame = layer.frame
+    if frame.crs is not None and not frame.crs.equals("EPSG:4326"):
+        frame = frame.to_crs("EPSG:4326")
+    return [shapely.geometry.mapping(g) for g in frame.geometry]
+
+
+def build_layer(store: Any, flt: Any, name: str, body: StoredLayerIn) -> dict[str, Any]:
+    """The stored layer ``name`` classified by ``body`` under the incident filter ``flt``."""
+    import pandas as pd
+
+    from crimelens.drivers.areas import AREA_ID, count_by_area
+    from crimelens.drivers.rates import area_rates
+    from crimelens.store.areas import load_layer
+
+    layer = load_layer(store, name)
+    pts = store.incidents(flt, columns=["lat", "lon"]).dropna(subset=["lat", "lon"])
+    ids = layer.frame[AREA_ID].astype(str)
+    counts = count_by_area(layer, pts["lon"], pts["lat"]) if len(pts) else pd.Series(0, index=ids.to_numpy())
+    params: dict[str, Any] = {"layer": name, "measure": body.measure, "scheme": body.scheme,
+                              "classifier": "mapclassify", "outline": "stored area polygons",
+                              "incidents": len(pts), "placed": int(counts.sum())}
+    rates = None
+    if body.measure == "count":
+        values, digits = counts.to_numpy(dtype=float), 0
+    else:
+        if not layer.population:
+            raise InputError(f"layer {name!r} declares no population column; reload it with --population COL")
+        col = body.population or layer.population[0]
+        if col not in layer.population:
+            raise InputError(f"{col!r} is not a declared population column of {name!r} "
+                             f"(declared: {', '.join(layer.population)})")
+        exposure = pd.Series(pd.to_numeric(layer.frame[col], errors="coerce").to_numpy(), index=counts.index)
+        weights = None
+        if body.measure == "spatial_smoothed_rate":
+            from crimelens.drivers.weights import build_weights
+
+            weights = build_weights(layer.metric(), "queen", ids=list(ids))
+            params["weights"] = weights.summary()
+        rates = area_rates(counts, exposure, weights=weights)
+        key = {"rate": "rate", "smoothed_rate": "rate_global_eb", "spatial_smoothed_rate": "rate_spatial_eb"}
+        values, digits = rates[key[body.measure]].to_numpy(dtype=float), 2
+        params.update(population=col, units="incidents per 1,000 residents", city_rate=round(
+            float(counts.sum()) / float(exposure.sum()) * 1000.0, 6),
+            smoothing={"rate": None, "smoothed_rate": "global empirical Bayes (Marshall 1991; esda)",
+                       "spatial_smoothed_rate": "spatial empirical Bayes, queen contiguity (esda)"}[body.measure])
+    yb, bins = classify(values, body.scheme, body.k) if len(values) else (np.zeros(0, dtype=int), [])
+    feats = []
+    for i, (aid, geom) in enumerate(zip(ids, _geojson(layer), strict=True)):
+        props: dict[str, Any] = {"area": aid, "count": int(counts.iloc[i]), "value": round(float(values[i]), 4),
+                                 "class": int(yb[i]) + 1}
+        if rates is not None:
+            props.update(population=float(rates["population"].iloc[i]), rate=round(float(rates["rate"].iloc[i]), 4),
+                         rate_eb=round(float(rates["rate_global_eb"].iloc[i]), 4))
+        feats.append({"type": "Feature", "geometry": geom, "properties": props})
+    return {"features": feats, "legend": legend(values, yb, bins, digits), "parameters": params}
+
+
+@router.get("/layers", response_model=list[dict[str, Any]], summary="Stored area layers")
+def layers(_: Viewer, store: Reader) -> list[dict[str, Any]]:
+    """Name, number of areas, CRS and declared population columns of each stored layer."""
+    from crimelens.store.areas import list_layers
+
+    return list_layers(store)
+
+
+@router.post("/layers/{name}", response_model=ChoroplethOut, responses=errors(404),
+             summary="Classified counts, rates or EB-smoothed rates on a stored area layer")
+def stored_layer(name: str, body: StoredLayerIn, _: Viewer, flt: Filter, store: Reader) -> ChoroplethOut:
+    """The layer's polygons with counts (point-in-polygon), rates per 1,000 residents of a declared
+    population column, or empirical-Bayes smoothed rates, classified by mapclassify, legend lowest first."""
+    try:
+        return ChoroplethOut(**build_layer(store, flt, name, body))
+    except InputError as e:
+        raise HTTPException(404 if "no area layer" in str(e) else 422, str(e)) from None
