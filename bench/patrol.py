@@ -14,7 +14,8 @@ the naive plan measured in the same run.
 
     python bench/patrol.py --shifts 3 [--units 20] [--radius 300] [--folds 8] [--steps 200] [--json out.json]
 
-Shift scheduling instead: greedy, mclp and rl (:mod:`crimelens.patrol.heldout`) on held-out weeks
+Shift scheduling instead: greedy, mclp, mclp-fair (mclp within rl's fairness caps) and rl
+(:mod:`crimelens.patrol.heldout`) on held-out weeks
 of 2021, 3 shifts in Toronto time, fairness groups of 8 km blocks; then the simulator's speed
 (simulated shifts per second with random sites, batch 1 and 64) and the rl training time, each
 against the batch-1 simulator measured in the same process.
@@ -59,7 +60,7 @@ def main() -> None:
     ap.add_argument("--shifts", type=int, default=0, help="0: the static plans; N: shift scheduling with N shifts")
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--json", type=Path, default=None)
-    ap.add_argument("--methods", default="greedy,mclp,rl")
+    ap.add_argument("--methods", default="greedy,mclp,mclp-fair,rl")
     ap.add_argument("--no-fairness", action="store_true", help="rl without its fairness cap")
     ap.add_argument("--synthetic", action="store_true", help="shift scheduling judged against a synthetic truth")
     ap.add_argument("--map", type=Path, default=None, help="only draw mclp vs rl sites of one shift to this PNG")
@@ -131,6 +132,7 @@ def shift_mode(data: pd.DataFrame, args: argparse.Namespace) -> None:
         print(m, {k: r[k] for k in ("captured", "captured_per_shift", "hit_rate", "harm_prevented_per_shift")},
               r["fairness"], r["stability"])
     print("rl - mclp captured per shift-week:", got.get("rl_vs_mclp"))
+    print("rl - mclp-fair captured per shift-week:", got.get("rl_vs_mclp_fair"))
     cal = week_city(data, origins[0], st)
     rng = np.random.default_rng(0)
     speed = {}
@@ -168,7 +170,7 @@ def synthetic_mode(args: argparse.Namespace) -> None:
     sim = SimConfig(units=args.units, radius_m=args.radius)
     weekly = truth.expected("all")
     weeks = sorted(weekly["week_start"].unique())[30:30 + 4 * args.folds:4][: args.folds]
-    rows: dict[str, list[float]] = {"greedy": [], "mclp": [], "rl": []}
+    rows: dict[str, list[float]] = {m: [] for m in args.methods.split(",")}
     fair: dict[str, list[float]] = {m: [] for m in rows}
     first = None
     for w in weeks:
@@ -184,14 +186,14 @@ def synthetic_mode(args: argparse.Namespace) -> None:
         real = cal.city.with_rates(true_week.to_numpy()[None, :] / 7.0 * shares / sim.report_prob)
         policy, report = train_policy(cal.city, cal.estimate, sim, TrainingSettings(steps=args.steps, batch=16))
         for m in rows:
-            plans = plan_shifts(make_scheduler(m, cal.city, sim, policy=policy), cal.estimate)
+            plans = plan_shifts(make_scheduler(m, cal.city, sim, policy=policy, reported=cal.estimate), cal.estimate)
             rows[m].extend(harm_prevented(real, sim, plans))
             fair[m].append(coverage_fairness(cal.city, plans, cal.estimate)["max_ratio"])
         first = first or (real, cal, policy)
     assert first is not None
     out = {}
     for m in rows:
-        sched = make_scheduler(m, first[1].city, sim, policy=first[2])
+        sched = make_scheduler(m, first[1].city, sim, policy=first[2], reported=first[1].estimate)
         stab = feedback_run(first[0], first[1].estimate, sim, sched, police_initiated_weight=0.0 if m == "rl" else 1.0)
         out[m] = {"harm_prevented_per_shift": float(np.mean(rows[m])), "fairness_max_ratio": float(np.max(fair[m])),
                   "stability": stab.summary()}

@@ -125,3 +125,22 @@ def test_plan_from_a_forecast_beats_random_sites_on_the_next_week() -> None:
     frame_out = plan.to_frame()
     assert frame_out["expected_added"].is_monotonic_decreasing or plan.radius_m > 0
     assert frame_out["expected_added"].sum() == pytest.approx(plan.expected_covered)
+
+
+def test_max_per_area_is_a_hard_cap_in_milp_and_greedy() -> None:
+    grid = SquareGrid(0.0, 0.0, 100.0, 10, 10, CRS)
+    score = np.zeros(grid.n_cells)
+    score[:50] = np.linspace(5.0, 4.0, 50)  # the south half holds all the risk
+    score[50:] = 0.1
+    t0 = pd.Timestamp("2021-01-04", tz="UTC")
+    surface = RiskSurface(grid, score, t0, t0 + pd.Timedelta(days=7), model="t", expected_total=float(score.sum()),
+                          area=np.arange(grid.n_cells))
+    areas = {c: ("south" if c < 50 else "north") for c in range(grid.n_cells)}
+    for method in ("milp", "greedy"):
+        free = allocate(surface, 6, method=method)  # type: ignore[arg-type]
+        assert all(c < 50 for c in free.sites)
+        capped = allocate(surface, 6, areas=areas, max_per_area={"south": 2}, method=method)  # type: ignore[arg-type]
+        assert sum(c < 50 for c in capped.sites) == 2 and len(set(capped.sites.tolist())) == 6
+        assert capped.expected_covered < free.expected_covered
+    with pytest.raises(InputError, match="allow"):
+        allocate(surface, 6, areas={c: "all" for c in range(grid.n_cells)}, max_per_area={"all": 3})

@@ -81,3 +81,34 @@ def test_names_and_intervals() -> None:
     assert got == {"mean_diff": 1.0, "low": 1.0, "high": 1.0}
     got = paired_interval(a, a[::-1])
     assert got["low"] < 0 < got["high"]
+
+
+def test_mclp_fair_keeps_the_caps_and_beats_capped_greedy_covering() -> None:
+    truth, _ = planted_city()
+    rates = truth.rates.copy()
+    rates[:, truth.groups == 0] *= 8.0
+    city = truth.with_rates(rates)
+    cfg = SimConfig(units=12, radius_m=150.0)
+    est = rates * cfg.report_prob
+    fair = make_scheduler("mclp-fair", city, cfg, tolerance=0.25, reported=est)
+    assert fair.name == "mclp-fair"
+    plans = plan_shifts(fair, est)
+    caps = group_caps(city.groups, 4, est.sum(axis=0), 12, 0.25)
+    for sites in plans:
+        assert len(set(sites.tolist())) == 12
+        assert (np.bincount(city.groups[sites], minlength=4) <= caps).all()
+    # the exact capped optimum covers at least what the greedy capped cover of rl's oracle does
+    from crimelens.patrol.evaluation import covered_cells
+    from crimelens.patrol.schedulers import cover
+
+    reach = city.reach(cfg.radius_m)
+    for s in range(3):
+        g = cover(reach, est[s], 12, city.groups, caps)
+        assert est[s][covered_cells(city, cfg.radius_m, plans[s])].sum() >= \
+            est[s][covered_cells(city, cfg.radius_m, g)].sum() - 1e-9
+    # where the optimiser stacks units in the group reporting most crime, the capped one stays inside
+    cfg0 = SimConfig(units=12, radius_m=0.0)
+    unfair = plan_shifts(make_scheduler("mclp", city, cfg0), est)
+    capped = plan_shifts(make_scheduler("mclp-fair", city, cfg0, tolerance=0.25, reported=est), est)
+    assert coverage_fairness(city, unfair, est)["max_ratio"] > 1.25
+    assert coverage_fairness(city, capped, est)["max_ratio"] <= 1.25 + 1e-9

@@ -14,12 +14,12 @@ FAST = ["--cell", "150", "--radius", "150", "--steps", "40", "--batch", "4", "--
 
 
 def test_evaluate_reports_every_method(db: str) -> None:
-    r = runner.invoke(app, ["patrol", "evaluate", "--db", db, "--methods", "greedy,mclp,rl", "--from", "2022-06-06",
+    r = runner.invoke(app, ["patrol", "evaluate", "--db", db, "--methods", "greedy,mclp,mclp-fair,rl", "--from", "2022-06-06",
                             "--to", "2022-06-20", "--units", "6", "--feedback-weeks", "8", *FAST, "--json"])
     assert r.exit_code == 0, r.output
     got = json.loads(r.stdout)
     assert got["weeks"] == ["2022-06-06", "2022-06-13"] and got["incidents"] > 0
-    assert set(got["methods"]) == {"greedy", "mclp", "rl"}
+    assert set(got["methods"]) == {"greedy", "mclp", "mclp-fair", "rl"}
     for m in got["methods"].values():
         assert 0 <= m["captured"] <= got["incidents"] and m["harm_prevented_per_shift"] > 0
         assert m["fairness"]["max_ratio"] > 0 and 0 < m["stability"]["last_weeks_share"] <= 1
@@ -27,8 +27,13 @@ def test_evaluate_reports_every_method(db: str) -> None:
     assert got["methods"]["mclp"]["harm_prevented_per_shift"] >= got["methods"]["greedy"]["harm_prevented_per_shift"]
     # rl keeps the tightest fairness the unit count allows
     assert got["methods"]["rl"]["fairness"]["max_ratio"] <= got["methods"]["greedy"]["fairness"]["max_ratio"]
-    d = got["rl_vs_mclp"]
-    assert d["low"] <= d["mean_diff"] <= d["high"]
+    # the optimiser inside rl's caps is as fair as rl and never less fair than the free one
+    fair = got["methods"]["mclp-fair"]["fairness"]["max_ratio"]
+    assert fair <= got["methods"]["mclp"]["fairness"]["max_ratio"] + 1e-9
+    assert fair <= got["methods"]["rl"]["fairness"]["max_ratio"] + 1e-9
+    for key in ("rl_vs_mclp", "rl_vs_mclp_fair"):
+        d = got[key]
+        assert d["low"] <= d["mean_diff"] <= d["high"]
     assert got["training"]["shifts_per_s_mean"] > 0
 
 

@@ -96,7 +96,8 @@ def _policy_grid(policy: Path | None, frame: pd.DataFrame, st: ScheduleSettings)
 
 
 def evaluate(
-    methods: Annotated[str, typer.Option("--methods", help="Comma-separated: greedy, mclp, rl.")] = "greedy,mclp,rl",
+    methods: Annotated[str, typer.Option("--methods", help="Comma-separated: greedy, mclp, mclp-fair (mclp "
+                                         "within rl's fairness caps), rl.")] = "greedy,mclp,mclp-fair,rl",
     start: FromOpt = None,
     end: ToOpt = None,
     units: UnitsOpt = 10,
@@ -144,14 +145,15 @@ def evaluate(
                      f"{r['harm_prevented_per_shift']:.3f}/shift, fairness max ratio {r['fairness']['max_ratio']:.2f}, "
                      f"top-group share {r['stability']['first_week_share']:.2f} -> "
                      f"{r['stability']['last_weeks_share']:.2f} over {feedback_weeks} weeks")
-    if "rl_vs_mclp" in got:
-        d = got["rl_vs_mclp"]
-        lines.append(f"rl - mclp covered per shift: {d['mean_diff']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}]")
+    for key, label in (("rl_vs_mclp", "mclp"), ("rl_vs_mclp_fair", "mclp-fair")):
+        if key in got:
+            d = got[key]
+            lines.append(f"rl - {label} covered per shift: {d['mean_diff']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}]")
     emit(got, as_json, "\n".join(lines))
 
 
 def schedule(
-    method: Annotated[str, typer.Option("--method", help="greedy, mclp or rl.")] = "rl",
+    method: Annotated[str, typer.Option("--method", help="greedy, mclp, mclp-fair or rl.")] = "rl",
     at: Annotated[str | None, typer.Option("--at", help="Day the plan is for [default: day after the last "
                                            "incident].")] = None,
     out: Annotated[Path, typer.Option("--out", help="Output .geojson (per-shift sites and covered cells).")]
@@ -197,7 +199,9 @@ def schedule(
         grid, cells = _policy_grid(policy, frame, st)
         cal = week_city(frame, origin, st, grid=grid, cells=cells)
         pol, report = rl_policy(cal, st, policy) if name == "rl" else (None, None)
-        geo = shift_plan_geojson(cal, st.sim, make_scheduler(name, cal.city, st.sim, policy=pol), origin)
+        sched = make_scheduler(name, cal.city, st.sim, policy=pol, tolerance=st.training.tolerance,
+                               reported=cal.estimate)
+        geo = shift_plan_geojson(cal, st.sim, sched, origin)
         geo["plan"]["training"] = report.to_dict() if report else None
         if save_policy is not None:
             if pol is None or report is None:
@@ -219,7 +223,8 @@ def _save(pol: ThompsonPolicy, report: TrainingReport, cal: Calibrated, st: Sche
     from crimelens.patrol.schedulers import make_scheduler
 
     harm = {m: round(float(harm_prevented(cal.city, st.sim, plan_shifts(
-        make_scheduler(m, cal.city, st.sim, policy=pol), cal.estimate)).mean()), 4) for m in ("greedy", "mclp", "rl")}
+        make_scheduler(m, cal.city, st.sim, policy=pol), cal.estimate)).mean()), 4)
+        for m in ("greedy", "mclp", "mclp-fair", "rl")}
     manifest = save_policy(pol, path, training={"settings": st.to_dict(), "report": report.to_dict(),
                                                 "trained_before": origin.isoformat()},
                            evaluation={"harm_prevented_per_shift_in_simulator": harm})

@@ -8,6 +8,7 @@ the maximal covering location problem (Church & ReVelle 1974)::
     subject to y_i ≤ Σ_{j ∈ N(i)} x_j            (a cell counts once, if some chosen site reaches it)
                Σ_j x_j = units                   (x_j = 1: a unit is sent to cell j)
                Σ_{j ∈ area a} x_j ≥ min_a        (optional: at least min_a units in every area)
+               Σ_{j ∈ area a} x_j ≤ max_a        (optional: at most max_a units in area a, e.g. a fairness cap)
                x_j + x_k ≤ 1 when |j − k| < d    (optional: sites at least d metres apart)
                x binary, 0 ≤ y ≤ 1
 
@@ -142,6 +143,7 @@ def allocate(
     min_separation_m: float = 0.0,
     areas: Mapping[int, str] | None = None,
     min_per_area: int = 0,
+    max_per_area: Mapping[str, int] | None = None,
     method: Method = "auto",
     time_limit_s: float = 20.0,
     candidates: int | None = None,
@@ -164,6 +166,9 @@ def allocate(
     min_per_area : int
         At least this many units in every area that appears in ``areas`` (needs
         ``units >= min_per_area × areas``).
+    max_per_area : mapping of area name to int, optional
+        At most this many units in each named area (cells of ``areas``; e.g. the fairness caps of
+        :func:`crimelens.patrol.schedulers.group_caps`). Areas not named are not capped.
     method : {"auto", "milp", "greedy"}
         ``auto`` solves the integer programme and falls back to greedy when it has no
         solution within ``time_limit_s``.
@@ -197,14 +202,15 @@ def allocate(
         if needed > units:
             raise InputError(f"min_per_area={min_per_area} over {needed // min_per_area} areas needs "
                              f"{needed} units, got {units}")
+    caps = _checked_caps(max_per_area, cell_area, len(cells), units, min_per_area)
     n_cand = candidates or max(50 * units, 400)
-    cand = _candidates(gain, n_cand, cell_area, min_per_area)
+    cand = _candidates(gain, n_cand, cell_area, min_per_area, caps)
     chosen: IntArray | None = None
     gap = float("nan")
     used = "greedy"
     if method in ("auto", "milp"):
         solved = _solve_milp(reach, weight, cand, units, tree, min_separation_m, cell_area, min_per_area,
-                             time_limit_s)
+                             time_limit_s, caps)
         if solved is not None:
             chosen, gap = solved
             used = "milp"
@@ -212,7 +218,7 @@ def allocate(
             raise InputError("the solver found no feasible plan within the time limit; relax the "
                              "constraints, raise --time-limit or use --method greedy")
     if chosen is None:
-        chosen = _greedy(reach, weight, units, tree, min_separation_m, cell_area, min_per_area)
+        chosen = _greedy(reach, weight, units, tree, min_separation_m, cell_area, min_per_area, caps)
     covered_pos = np.flatnonzero(np.asarray(reach[chosen].sum(axis=0)).ravel() > 0)
     order, gains = _by_gain(reach, weight, chosen)
     sites = cells[order]
@@ -256,15 +262,37 @@ def _area_of(cells: IntArray, areas: Mapping[int, str] | None) -> dict[int, str]
     return {i: str(areas[int(c)]) for i, c in enumerate(cells) if int(c) in areas}
 
 
-def _candidates(gain: FloatArray, n: int, cell_area: dict[int, str], min_per_area: int) -> IntArray:
-    """Positions of the ``n`` sites reaching the most expected crime, plus each area's best sites."""
+def _checked_caps(max_per_area: Mapping[str, int] | None, cell_area: dict[int, str], n_cells: int, units: int,
+                  min_per_area: int) -> dict[str, int]:
+    """The per-area maximums, refused when they cannot hold ``units`` units."""
+    if not max_per_area:
+        return {}
+    caps = {str(a): int(k) for a, k in max_per_area.items()}
+    if any(k < 0 for k in caps.values()):
+        raise InputError("max_per_area must not be negative")
+    if min_per_area and any(k < min_per_area for a, k in caps.items() if a in set(cell_area.values())):
+        raise InputError("max_per_area is below min_per_area in some area")
+    counts: dict[str, int] = {}
+    for a in cell_area.values():
+        counts[a] = counts.get(a, 0) + 1
+    room = n_cells - len(cell_area) + sum(min(caps.get(a, n), n) for a, n in counts.items())
+    if room < units:
+        raise InputError(f"the per-area maximums allow {room} units, fewer than the {units} asked for")
+    return caps
+
+
+def _candidates(gain: FloatArray, n: int, cell_area: dict[int, str], min_per_area: int,
+                caps: Mapping[str, int] | None = None) -> IntArray:
+    """Positions of the ``n`` sites reaching the most expected crime, plus each area's best sites
+    (enough of them for its minimum, or to fill its maximum, when areas are constrained)."""
     order = np.lexsort((np.arange(len(gain)), -gain))
     keep = set(order[:n].tolist())
-    if min_per_area and cell_area:
+    if (min_per_area or caps) and cell_area:
         by_area: dict[str, list[int]] = {}
+        room = caps or {}
         for j in order:
             a = cell_area.get(int(j))
-            if a is not None and len(by_area.setdefault(a, [])) < max(5, 3 * min_per_area):
+            if a is not None and len(by_area.setdefault(a, [])) < max(5, 3 * min_per_area, 3 * room.get(a, 0)):
                 by_area[a].append(int(j))
         for js in by_area.values():
             keep.update(js)
@@ -281,7 +309,7 @@ def _conflicts(tree: cKDTree, sep: float, cand: IntArray) -> npt.NDArray[np.int6
 
 def _solve_milp(reach: sparse.csr_matrix, weight: FloatArray, cand: IntArray, units: int, tree: cKDTree,
                 sep: float, cell_area: dict[int, str], min_per_area: int,
-                time_limit: float) -> tuple[IntArray, float] | None:
+                time_limit: float, caps: Mapping[str, int] | None = None) -> tuple[IntArray, float] | None:
     """The MCLP on the candidate sites with HiGHS; None when no solution was found in time."""
     sub = reach[cand]  # candidate × cell
     reachable = np.flatnonzero(np.asarray(sub.sum(axis=0)).ravel() > 0)
@@ -309,6 +337,17 @@ def _solve_milp(reach: sparse.csr_matrix, weight: FloatArray, cand: IntArray, un
         m = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(names), nc))
         blocks.append(LinearConstraint(sparse.hstack([m, sparse.csr_matrix((len(names), ny))]).tocsr(),
                                        min_per_area, np.inf))
+    if caps and cell_area:
+        capped = sorted(caps)
+        rows, cols = [], []
+        for k, j in enumerate(cand):
+            area = cell_area.get(int(j))
+            if area in caps:
+                rows.append(capped.index(str(area)))
+                cols.append(k)
+        m = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(capped), nc))
+        blocks.append(LinearConstraint(sparse.hstack([m, sparse.csr_matrix((len(capped), ny))]).tocsr(),
+                                       -np.inf, np.array([caps[a] for a in capped], dtype=np.float64)))
     integrality = np.concatenate([np.ones(nc), np.zeros(ny)])
     res = milp(c, constraints=blocks, integrality=integrality, bounds=Bounds(0, 1),
                options={"time_limit": time_limit, "disp": False, "mip_rel_gap": 1e-6})
@@ -323,20 +362,25 @@ def _solve_milp(reach: sparse.csr_matrix, weight: FloatArray, cand: IntArray, un
 
 
 def _greedy(reach: sparse.csr_matrix, weight: FloatArray, units: int, tree: cKDTree, sep: float,
-            cell_area: dict[int, str], min_per_area: int) -> IntArray:
-    """Greedy maximal covering: areas short of their minimum first, then the best marginal gain."""
+            cell_area: dict[int, str], min_per_area: int, caps: Mapping[str, int] | None = None) -> IntArray:
+    """Greedy maximal covering: areas short of their minimum first, then the best marginal gain,
+    never past an area's maximum."""
     n = reach.shape[0]
     uncovered = weight.copy()
     allowed = np.ones(n, dtype=bool)
     chosen: list[int] = []
     need = {a: min_per_area for a in set(cell_area.values())} if min_per_area else {}
-    area_arr = np.array([cell_area.get(j, "") for j in range(n)], dtype=object) if need else None
+    room = dict(caps or {})
+    area_arr = np.array([cell_area.get(j, "") for j in range(n)], dtype=object) if need or room else None
     for _ in range(units):
         gains = np.asarray(reach @ uncovered, dtype=np.float64)
         mask = allowed.copy()
         short = [a for a, k in need.items() if k > 0]
         if short and area_arr is not None:
             mask &= np.isin(area_arr, short)
+        full = [a for a, k in room.items() if k <= 0]
+        if full and area_arr is not None:
+            mask &= ~np.isin(area_arr, full)
         if not mask.any():
             raise InputError("no site satisfies the separation and area constraints; relax them")
         cand = np.flatnonzero(mask)
@@ -348,6 +392,8 @@ def _greedy(reach: sparse.csr_matrix, weight: FloatArray, units: int, tree: cKDT
             allowed[tree.query_ball_point(tree.data[j], sep - 1e-6)] = False
         if area_arr is not None and area_arr[j] in need:
             need[str(area_arr[j])] -= 1
+        if area_arr is not None and area_arr[j] in room:
+            room[str(area_arr[j])] -= 1
     return np.array(chosen, dtype=np.int64)
 
 

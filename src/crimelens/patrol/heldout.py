@@ -95,8 +95,8 @@ def evaluate_heldout(incidents: pd.DataFrame, origins: list[pd.Timestamp], metho
     Returns a JSON-able dict: per method ``captured`` (incidents in covered cells, all shift-weeks),
     ``captured_per_shift``, ``hit_rate``, ``harm_prevented_per_shift`` (in each week's calibrated
     simulator), ``fairness`` (largest patrol / reported-crime share ratio and its group) and
-    ``stability`` (52-week feedback run); ``rl_vs_mclp`` (paired bootstrap interval of captured per
-    shift-week); ``training`` (rl seconds and simulated shifts per second, per week).
+    ``stability`` (52-week feedback run); ``rl_vs_mclp`` and ``rl_vs_mclp_fair`` (paired bootstrap
+    intervals of captured per shift-week); ``training`` (rl seconds and simulated shifts per second, per week).
     """
     if not origins:
         raise InputError("no held-out week between --from and --to")
@@ -135,8 +135,10 @@ def evaluate_heldout(incidents: pd.DataFrame, origins: list[pd.Timestamp], metho
                              "hit_rate": float(np.sum(caught[m]) / total) if total else None,
                              "harm_prevented_per_shift": float(np.mean(harm[m])), "fairness": fairness,
                              "stability": stab.summary()}
-    if "rl" in methods and "mclp" in methods:
-        out["rl_vs_mclp"] = paired_interval(np.array(caught["rl"], float), np.array(caught["mclp"], float))
+    for base in ("mclp", "mclp-fair"):
+        if "rl" in methods and base in methods:
+            out[f"rl_vs_{base.replace('-', '_')}"] = paired_interval(np.array(caught["rl"], float),
+                                                                    np.array(caught[base], float))
     if training:
         out["training"] = {"weeks": training,
                            "seconds_mean": float(np.mean([t["seconds"] for t in training])),
@@ -153,7 +155,8 @@ def _schedulers(cal: Calibrated, methods: list[str], st: ScheduleSettings, polic
             policy, report = rl_policy(cal, st, policy_path)
             if report is not None:
                 training.append(report.to_dict())
-        out[m] = make_scheduler(m, cal.city, st.sim, policy=policy)
+        out[m] = make_scheduler(m, cal.city, st.sim, policy=policy, tolerance=st.training.tolerance,
+                                reported=cal.estimate)
     return out
 
 

@@ -6,6 +6,8 @@ in that shift that the scheduler is allowed to know (a forecast; never the simul
 
 * ``greedy``: the ``K`` cells with the highest estimate (a top-N hot spot list per shift);
 * ``mclp``: :func:`crimelens.patrol.allocate` (maximal covering, HiGHS) on the shift's estimate;
+* ``mclp-fair``: the same integer programme with the ``rl`` scheduler's fairness caps as linear
+  constraints (at most ``caps[g]`` sites in group ``g``), the like-for-like optimiser;
 * ``rl``: :class:`ThompsonPolicy`, a combinatorial contextual bandit learned in the simulator
   (:mod:`crimelens.patrol.training`). It learns, per shift and cell, the *effectiveness* ``κ`` of
   covering that cell — net crimes prevented per expected crime, after deterrence and displacement —
@@ -34,7 +36,7 @@ from crimelens.patrol.simulator import IntArray, ShiftCity, SimConfig
 FloatArray = npt.NDArray[np.float64]
 
 #: Scheduler names, in the order the evaluation reports them.
-METHODS: tuple[str, ...] = ("greedy", "mclp", "rl")
+METHODS: tuple[str, ...] = ("greedy", "mclp", "mclp-fair", "rl")
 
 
 class Scheduler(Protocol):
@@ -63,15 +65,33 @@ class GreedyScheduler:
 
 @dataclass
 class MCLPScheduler:
-    """Maximal covering (:func:`crimelens.patrol.allocate`) on each shift's estimate."""
+    """Maximal covering (:func:`crimelens.patrol.allocate`) on each shift's estimate.
+
+    With ``tolerance`` set it is ``mclp-fair``: the integer programme also holds every group to
+    the caps of :func:`group_caps` (from ``reported``, the reported crime per shift and cell, summed
+    over the day as the ``rl`` scheduler does; the shift's estimate when None).
+    """
 
     city: ShiftCity
     config: SimConfig
     time_limit_s: float = 10.0
+    tolerance: float | None = None
+    reported: FloatArray | None = None
     name: str = "mclp"
 
+    def __post_init__(self) -> None:
+        if self.tolerance is not None and self.name == "mclp":
+            self.name = "mclp-fair"
+
+    def caps(self, estimate: FloatArray) -> IntArray | None:
+        """Units each group may receive (None without a fairness constraint)."""
+        if self.tolerance is None:
+            return None
+        reported = estimate if self.reported is None else np.asarray(self.reported, np.float64).sum(axis=0)
+        return group_caps(self.city.groups, len(self.city.group_names), reported, self.config.units, self.tolerance)
+
     def plan(self, shift: int, estimate: FloatArray) -> IntArray:
-        """The exact (or, past the time limit, greedy) maximal-covering sites."""
+        """The exact (or, past the time limit, greedy) maximal-covering sites, within the caps."""
         from crimelens.forecast.surface import RiskSurface
 
         score = np.zeros(self.city.grid.n_cells)
@@ -79,7 +99,13 @@ class MCLPScheduler:
         t0 = pd.Timestamp("2000-01-03", tz="UTC")
         surface = RiskSurface(self.city.grid, score, t0, t0 + pd.Timedelta(hours=8), model="estimate",
                               expected_total=float(score.sum()), area=self.city.cells)
-        plan = allocate(surface, self.config.units, radius_m=self.config.radius_m, time_limit_s=self.time_limit_s)
+        caps = self.caps(estimate)
+        areas = max_per = None
+        if caps is not None:
+            areas = dict(zip(self.city.cells.tolist(), (str(g) for g in self.city.groups.tolist()), strict=True))
+            max_per = {str(g): int(k) for g, k in enumerate(caps.tolist())}
+        plan = allocate(surface, self.config.units, radius_m=self.config.radius_m, time_limit_s=self.time_limit_s,
+                        areas=areas, max_per_area=max_per)
         return np.searchsorted(self.city.cells, plan.sites).astype(np.int64)
 
 
@@ -194,12 +220,19 @@ class ThompsonPolicy:
 
 
 def make_scheduler(name: str, city: ShiftCity, config: SimConfig, *, policy: ThompsonPolicy | None = None,
-                   time_limit_s: float = 10.0) -> Scheduler:
-    """A scheduler by name (``rl`` needs a trained ``policy``)."""
+                   time_limit_s: float = 10.0, tolerance: float | None = 0.25,
+                   reported: FloatArray | None = None) -> Scheduler:
+    """A scheduler by name (``rl`` needs a trained ``policy``; ``mclp-fair`` takes the fairness
+    ``tolerance`` and ``reported`` crime of its caps — the policy's, when one is given)."""
     if name == "greedy":
         return GreedyScheduler(city, config)
     if name == "mclp":
         return MCLPScheduler(city, config, time_limit_s=time_limit_s)
+    if name == "mclp-fair":
+        if policy is not None:
+            tolerance, reported = policy.tolerance, policy.reported if reported is None else reported
+        return MCLPScheduler(city, config, time_limit_s=time_limit_s, tolerance=0.25 if tolerance is None
+                             else tolerance, reported=reported, name="mclp-fair")
     if name == "rl":
         if policy is None:
             raise InputError("the rl scheduler needs a trained policy")
