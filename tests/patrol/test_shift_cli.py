@@ -14,8 +14,9 @@ FAST = ["--cell", "150", "--radius", "150", "--steps", "40", "--batch", "4", "--
 
 
 def test_evaluate_reports_every_method(db: str) -> None:
-    r = runner.invoke(app, ["patrol", "evaluate", "--db", db, "--methods", "greedy,mclp,mclp-fair,rl", "--from", "2022-06-06",
-                            "--to", "2022-06-20", "--units", "6", "--feedback-weeks", "8", *FAST, "--json"])
+    r = runner.invoke(app, ["patrol", "evaluate", "--db", db, "--methods", "greedy,mclp,mclp-fair,rl",
+                            "--from", "2022-06-06", "--to", "2022-06-20", "--units", "6", "--feedback-weeks", "8",
+                            *FAST, "--json"])
     assert r.exit_code == 0, r.output
     got = json.loads(r.stdout)
     assert got["weeks"] == ["2022-06-06", "2022-06-13"] and got["incidents"] > 0
