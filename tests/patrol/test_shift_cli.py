@@ -67,3 +67,42 @@ def test_schedule_writes_shift_plans_and_saved_policies_are_checked(db: str, tmp
         assert r.exit_code == 2 and r.stderr.startswith("error:"), r.output
     r = runner.invoke(app, ["patrol", "evaluate", "--db", db, "--from", "2022-06-06"])
     assert r.exit_code == 2 and "--to" in r.stderr
+
+
+def test_registered_policy_is_listed_loaded_by_default_and_refused_elsewhere(db: str, tmp_path: Path) -> None:
+    reg, out = tmp_path / "models", tmp_path / "plan.geojson"
+    base = ["patrol", "schedule", "--db", db, "--method", "rl", "--shifts", "3", "--units", "5", "--out", str(out),
+            "--registry", str(reg), *FAST, "--json"]
+    r = runner.invoke(app, [*base, "--at", "2022-06-06", "--train", "--register"])
+    assert r.exit_code == 0, r.output
+    first = json.loads(r.stdout)
+    assert first["registered"] == "patrol-rl@v1" and first["training"] is not None
+    r = runner.invoke(app, ["models", "list", "--registry", str(reg), "--json"])
+    assert r.exit_code == 0, r.output
+    (row,) = json.loads(r.stdout)["models"]
+    assert row == {"name": "patrol-rl", "kind": "patrol_policy", "versions": ["v1"],
+                   "aliases": {"production": "v1", "candidate": "v1"}}
+    r = runner.invoke(app, ["models", "show", "patrol-rl", "--registry", str(reg), "--json"])
+    shown = json.loads(r.stdout)
+    assert shown["extra"]["policy_version"] == first["policy"]
+    assert shown["extra"]["shifts"][0]["name"] == "day" and shown["params"]["config"]["units"] == 5
+    assert "rl" in shown["extra"]["policy"]["evaluation"]["harm_prevented_per_shift_in_simulator"]
+    # a plain rl schedule plans with production, without training
+    r = runner.invoke(app, [*base, "--at", "2022-06-13"])
+    assert r.exit_code == 0, r.output
+    got = json.loads(r.stdout)
+    assert got["policy"] == "patrol-rl@v1" and got["training"] is None
+    # a second registration is a candidate; production stays until promoted
+    r = runner.invoke(app, [*base, "--at", "2022-06-13", "--train", "--register", "--seed", "1"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["registered"] == "patrol-rl@v2", r.output
+    r = runner.invoke(app, [*base, "--at", "2022-06-13"])
+    assert json.loads(r.stdout)["policy"] == "patrol-rl@v1"
+    r = runner.invoke(app, [*base, "--at", "2022-06-13", "--version", "v2"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["policy"] == "patrol-rl@v2", r.output
+    # production is refused on another grid or shift structure, with one line and exit 2
+    for extra in (["--cell", "200"], ["--shifts", "2"]):
+        r = runner.invoke(app, [*base, *extra])
+        assert r.exit_code == 2, r.output
+        assert "the policy was trained" in r.stderr and "Traceback" not in r.output
+    r = runner.invoke(app, [*base, "--version", "v9"])
+    assert r.exit_code == 2 and "v9" in r.stderr

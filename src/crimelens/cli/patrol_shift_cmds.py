@@ -81,14 +81,17 @@ def _load(db: str | None, st: ScheduleSettings, category: list[str] | None, sour
     return load_located(db, end=None, categories=category, sources=source, extra_columns=extra)
 
 
-def _policy_grid(policy: Path | None, frame: pd.DataFrame, st: ScheduleSettings) -> tuple[Any, Any]:
-    """The saved policy's grid and cells when the data fit them (else None: the policy check refuses)."""
+def _policy_grid(policy: Path | None, frame: pd.DataFrame, st: ScheduleSettings,
+                 doc: dict[str, Any] | None = None) -> tuple[Any, Any]:
+    """The saved policy's grid and cells when the data fit them (else None: the policy check refuses).
+
+    ``policy`` is a policy directory, or with ``doc`` (its manifest) a registry version's arrays file."""
     if policy is None:
         return None, None
     from crimelens.geo.grid import SquareGrid
     from crimelens.patrol.artifact import read_manifest, trained_cells
 
-    g = read_manifest(policy)["city"]["grid"]
+    g = (doc or read_manifest(policy))["city"]["grid"]
     crs = str(frame["crs"].dropna().iloc[0]) if "crs" in frame.columns and frame["crs"].notna().any() else g["crs"]
     if g["cell_size"] != st.cell or g["crs"] != crs:
         return None, None
@@ -177,6 +180,16 @@ def schedule(
     policy: PolicyOpt = None,
     save_policy: Annotated[Path | None, typer.Option("--save-policy", help="rl: save the trained policy here "
                                                      "(a versioned directory: manifest.json + policy.npz).")] = None,
+    registry: Annotated[Path | None, typer.Option("--registry", help="Model registry [default: "
+                                                  "$CRIMELENS_REGISTRY_DIR or ./models]; rl without --policy "
+                                                  "plans with its patrol-rl production version.")] = None,
+    version: Annotated[str, typer.Option("--version", help="rl: registry version or alias of patrol-rl.")]
+    = "production",
+    train: Annotated[bool, typer.Option("--train", help="rl: train a new policy even if the registry has one.")]
+    = False,
+    register_policy: Annotated[bool, typer.Option("--register", help="rl: register the newly trained policy as "
+                                                  "patrol-rl's candidate (production when it is the first).")]
+    = False,
     category: CategoryOpt = None,
     source: SourceOpt = None,
     db: DbOpt = None,
@@ -194,30 +207,79 @@ def schedule(
                    deterrence, displacement, report_prob, discover_prob)
     with errors_to_exit():
         (name,) = parse_methods(method)[:1]
+        if (train or register_policy) and (name != "rl" or policy is not None):
+            fail("--train and --register need --method rl without --policy")
         frame = _load(db, st, category, source)
         origin = _origin(at, frame)
-        grid, cells = _policy_grid(policy, frame, st)
-        cal = week_city(frame, origin, st, grid=grid, cells=cells)
-        pol, report = rl_policy(cal, st, policy) if name == "rl" else (None, None)
+        reg = _registry(registry) if name == "rl" and policy is None and not train else None
+        found, ref = (_from_registry(reg, version, frame, origin, st, explicit=registry is not None
+                                     or version != "production") if reg is not None else (None, None))
+        pol: ThompsonPolicy | None
+        report: TrainingReport | None = None
+        if found is not None:
+            pol, cal = found
+        else:
+            grid, cells = _policy_grid(policy, frame, st)
+            cal = week_city(frame, origin, st, grid=grid, cells=cells)
+            pol, report = rl_policy(cal, st, policy) if name == "rl" else (None, None)
         sched = make_scheduler(name, cal.city, st.sim, policy=pol, tolerance=st.training.tolerance,
                                reported=cal.estimate)
         geo = shift_plan_geojson(cal, st.sim, sched, origin)
         geo["plan"]["training"] = report.to_dict() if report else None
-        if save_policy is not None:
+        if save_policy is not None or register_policy:
             if pol is None or report is None:
                 fail("--save-policy needs --method rl without --policy (it saves a newly trained policy)")
-            geo["plan"]["policy"] = _save(pol, report, cal, st, origin, save_policy)
+            geo["plan"]["policy"], geo["plan"]["registered"] = _save(pol, report, cal, st, origin, save_policy,
+                                                                     registry, register=register_policy)
         elif pol is not None and policy is not None:
             geo["plan"]["policy"] = read_manifest(policy)["version"]
+        elif ref is not None:
+            geo["plan"]["policy"] = ref
         out.write_text(json.dumps(geo), encoding="utf-8")
     summary = {**geo["plan"], "out": str(out)}
     emit(summary, as_json, f"{name}: {units} units x {shifts} shifts for {origin.date()}, fairness max ratio "
                            f"{summary['fairness']['max_ratio']:.2f} -> {out}")
 
 
+def _registry(path: Path | None, *, create: bool = False) -> Any:
+    from crimelens.cli.ops_cmds import registry_dir
+    from crimelens.registry import ModelRegistry
+
+    root = registry_dir(path)
+    if path is not None and not create and not root.is_dir():
+        fail(f"--registry: no registry folder at {root}")
+    return ModelRegistry(root)
+
+
+def _from_registry(reg: Any, ref: str, frame: pd.DataFrame, origin: pd.Timestamp, st: ScheduleSettings, *,
+                   explicit: bool) -> tuple[tuple[ThompsonPolicy, Calibrated] | None, str | None]:
+    """The registered patrol-rl policy at ``ref`` with its city (None, None when the registry has none
+    and none was asked for explicitly: a policy is trained instead)."""
+    from crimelens.patrol.heldout import week_city
+    from crimelens.patrol.registered import POLICY_NAME, load_registered, registered_doc
+    from crimelens.registry import RegistryError
+
+    try:
+        _, doc, arrays = registered_doc(reg, ref)
+    except RegistryError:
+        if explicit or (POLICY_NAME in reg.names() and ref != "production"):
+            raise
+        return None, None
+    grid, cells = _policy_grid(arrays, frame, st, doc)
+    cal = week_city(frame, origin, st, grid=grid, cells=cells)
+    pol, name = load_registered(reg, cal.city, ref=ref, units=st.sim.units)
+    pol.reported = cal.estimate
+    return (pol, cal), name
+
+
 def _save(pol: ThompsonPolicy, report: TrainingReport, cal: Calibrated, st: ScheduleSettings,
-          origin: pd.Timestamp, path: Path) -> str:
-    """Save the trained policy with its settings and its simulator evaluation; return its version."""
+          origin: pd.Timestamp, path: Path | None, registry: Path | None = None, *,
+          register: bool = False) -> tuple[str, str | None]:
+    """Save the trained policy with its settings and its simulator evaluation (to ``path``, and as a
+    registry version when ``register``); return its version and ``patrol-rl@vN`` or None."""
+    import os
+    import tempfile
+
     from crimelens.patrol.artifact import save_policy
     from crimelens.patrol.evaluation import harm_prevented, plan_shifts
     from crimelens.patrol.schedulers import make_scheduler
@@ -225,10 +287,18 @@ def _save(pol: ThompsonPolicy, report: TrainingReport, cal: Calibrated, st: Sche
     harm = {m: round(float(harm_prevented(cal.city, st.sim, plan_shifts(
         make_scheduler(m, cal.city, st.sim, policy=pol), cal.estimate)).mean()), 4)
         for m in ("greedy", "mclp", "mclp-fair", "rl")}
-    manifest = save_policy(pol, path, training={"settings": st.to_dict(), "report": report.to_dict(),
-                                                "trained_before": origin.isoformat()},
-                           evaluation={"harm_prevented_per_shift_in_simulator": harm})
-    return str(manifest["version"])
+    with tempfile.TemporaryDirectory() as tmp:
+        target = path or Path(tmp) / "policy"
+        manifest = save_policy(pol, target, training={"settings": st.to_dict(), "report": report.to_dict(),
+                                                      "trained_before": origin.isoformat()},
+                               evaluation={"harm_prevented_per_shift_in_simulator": harm})
+        registered = None
+        if register:
+            from crimelens.patrol.registered import register_policy
+
+            m = register_policy(_registry(registry, create=True), target, by=os.environ.get("USER", "cli"))
+            registered = f"{m.name}@{m.version}"
+    return str(manifest["version"]), registered
 
 
 def _origin(at: str | None, frame: pd.DataFrame) -> pd.Timestamp:

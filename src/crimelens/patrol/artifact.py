@@ -96,15 +96,20 @@ def check_city(manifest: dict[str, Any], city: ShiftCity) -> None:
 def load_policy(path: str | Path, city: ShiftCity, *, units: int | None = None) -> ThompsonPolicy:
     """The policy in ``path`` for ``city`` (refused when the city or the unit count differ)."""
     root = Path(path)
-    manifest = read_manifest(root)
+    return policy_from(read_manifest(root), root / ARRAYS, city, units=units)
+
+
+def policy_from(manifest: dict[str, Any], arrays: Path, city: ShiftCity, *, units: int | None = None) -> ThompsonPolicy:
+    """The policy of ``manifest`` with its arrays in the file ``arrays`` (a directory's or a registry
+    version's), refused when the city, the unit count or the file hash differ."""
     check_city(manifest, city)
     config = SimConfig(**manifest["config"])
     if units is not None and units != config.units:
         raise PolicyMismatchError(f"the policy was trained for {config.units} units, not {units}")
-    data = (root / ARRAYS).read_bytes() if (root / ARRAYS).exists() else b""
+    data = arrays.read_bytes() if arrays.exists() else b""
     if hashlib.sha256(data).hexdigest() != manifest["files"].get(ARRAYS):
-        raise InputError(f"{root / ARRAYS} is missing or does not match its manifest hash")
-    with np.load(root / ARRAYS) as z:
+        raise InputError(f"{arrays} is missing or does not match its manifest hash")
+    with np.load(arrays) as z:
         alpha, beta, reported = z["alpha"], z["beta"], z["reported"]
     if alpha.shape != (len(city.shifts), city.n):
         raise PolicyMismatchError(f"the policy arrays have shape {alpha.shape}, the city needs "
@@ -114,14 +119,16 @@ def load_policy(path: str | Path, city: ShiftCity, *, units: int | None = None) 
 
 
 def trained_cells(path: str | Path) -> np.ndarray:
-    """The study-area cell ids the policy in ``path`` was trained on."""
+    """The study-area cell ids the policy in ``path`` (a policy directory or its arrays file) was trained on."""
     root = Path(path)
-    read_manifest(root)
+    arrays = root if root.is_file() else root / ARRAYS
+    if not root.is_file():
+        read_manifest(root)
     try:
-        with np.load(root / ARRAYS) as z:
+        with np.load(arrays) as z:
             return np.asarray(z["cells"], dtype=np.int64)
     except (OSError, KeyError, ValueError) as exc:
-        raise InputError(f"cannot read {root / ARRAYS}: {exc}") from None
+        raise InputError(f"cannot read {arrays}: {exc}") from None
 
 
 def _shift_text(shifts: list[dict[str, Any]]) -> str:

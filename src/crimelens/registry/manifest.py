@@ -16,7 +16,7 @@ from crimelens.exceptions import InputError
 from crimelens.jsonsafe import json_safe
 
 FORMAT: Final = "crimelens-model-manifest/1"
-KINDS: Final = ("forecaster", "classifier")
+KINDS: Final = ("forecaster", "classifier", "patrol_policy")
 
 
 class RegistryError(InputError):
