@@ -152,6 +152,7 @@
       want("l-density") ? densityLayer(p, cell) : Promise.resolve([]),
       want("l-hotspots") ? hotspotLayer(p) : Promise.resolve([]),
       want("l-forecast") ? forecastLayer(p) : Promise.resolve([]),
+      ...Object.values(EXTRA).map((fn) => fn(p)),
     ]);
     if (seq !== M.seq) return;  // a newer draw started meanwhile
     const traces = [].concat(...parts);
@@ -206,5 +207,9 @@
     });
   }
 
-  CL.map = { draw, readPopulation, rows: () => M.rows, legend: () => M.legend };
+  /** Layers other scripts add (arealayers.js): name -> async (query) => traces, drawn on every redraw. */
+  const EXTRA = {};
+  function addLayer(name, fn) { EXTRA[name] = fn; }
+
+  CL.map = { draw, readPopulation, addLayer, rows: () => M.rows, legend: () => M.legend };
 })(window.CL);
