@@ -4,6 +4,7 @@ goes, from every table; nothing younger does; erasures are logged as ids and aud
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Iterator
@@ -16,14 +17,17 @@ from typer.testing import CliRunner
 from crimelens.cli.app import app
 from crimelens.governance.retention import RetentionPolicy, due_fields
 from crimelens.ingest import ingest_file
+from crimelens.registry import ModelRegistry
 from crimelens.service.erasure import Eraser, training_exclusions
+from crimelens.service.ops_jobs import OpsJobs
 from crimelens.service.runtime import Runtime
 from crimelens.settings import Settings
 from crimelens.sources.mapping import load_preset
 from crimelens.store import connect
 from tests.conftest import TEST_KEY, write_csv
 
-HEADER = ["IncidentID", "IncidentDate", "IncidentType", "Address", "Suspect", "Victim", "Details"]
+HEADER = ["IncidentID", "IncidentDate", "IncidentType", "Address", "Suspect", "Victim", "Details", "Latitude",
+          "Longitude"]
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 SECRET = "Ottoline Vandersloot"
 POLICY = RetentionPolicy(default_days=365, categories={"homicide": 3650}, roles={"narrative": 180})
@@ -36,10 +40,13 @@ def _rows() -> list[dict[str, str]]:
         kind = "Murder" if i % 4 == 0 else "Theft"
         rows.append({"IncidentID": f"R{i}", "IncidentDate": when.strftime("%Y/%m/%d %H:%M:%S") + "+00",
                      "IncidentType": kind, "Address": f"{i} Elm St", "Suspect": f"Suspect {i}",
-                     "Victim": SECRET if i in (2, 30) else f"Victim {i}", "Details": f"Narrative {i}"})
+                     "Victim": SECRET if i in (2, 30) else f"Victim {i}", "Details": f"Narrative {i}",
+                     "Latitude": f"{43.07 + i * 1e-3:.4f}", "Longitude": "-89.40"})
     return rows
 
 
+_MADISON = load_preset("madison")
+MAPPING = dataclasses.replace(_MADISON, fields={**_MADISON.fields, "lat": ("Latitude",), "lon": ("Longitude",)})
 PG_KEY = "postgres personal field key 2026"
 
 
@@ -61,7 +68,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Monke
     bad = {**_rows()[0], "IncidentID": "Q1", "IncidentDate": "not a date", "Victim": SECRET}  # quarantined
     try:
         ingest_file(store, write_csv(tmp_path / "m.csv", [*_rows(), bad], HEADER), key=TEST_KEY,
-                    mapping=load_preset("madison"))
+                    mapping=MAPPING)
     finally:
         store.close()
     yield url
@@ -134,7 +141,7 @@ def test_time_travel_nothing_younger_is_removed(db: str) -> None:
         rt.close()
 
 
-def test_erase_person_everywhere_and_logged_as_ids(db: str) -> None:
+def test_erase_person_everywhere_and_logged_as_ids(db: str, tmp_path: Path) -> None:
     rt = Runtime(Settings(db=str(db)), clock=Clock(NOW))
     try:
         before = _personal(rt)
@@ -158,6 +165,8 @@ def test_erase_person_everywhere_and_logged_as_ids(db: str) -> None:
         assert logged["pseudonyms"] == [pseudonym] and len(logged["incidents"]) == 2
         assert any(r["event"] == "erasure.person" for r in Eraser(rt).audit.rows())
         assert {i for _, i in training_exclusions(rt)} == {"R2", "R30"}
+        training = set(OpsJobs(rt, ModelRegistry(tmp_path / "models")).frame(None, NOW)["incident_id"])
+        assert training == set(before) - {"R2", "R30"}  # the next retraining leaves them out
     finally:
         rt.close()
 
