@@ -32,7 +32,7 @@ from crimelens.stream.records import Message
 if TYPE_CHECKING:
     from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
-    from crimelens.stream.consumer import StreamOptions
+    from crimelens.stream.options import StreamOptions
 
 log = logging.getLogger("crimelens.stream")
 _ERRORS = (aio_pika.exceptions.AMQPError, aiormq.exceptions.AMQPError, ConnectionError, OSError)

@@ -28,7 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 from crimelens.ingest import ingest_chunks
 from crimelens.sources.mapping import Mapping
-from crimelens.stream.broker import Broker, StreamError, parse_url, safe_url
+from crimelens.stream.broker import Broker, StreamError, safe_url
+from crimelens.stream.brokers import open_broker
+from crimelens.stream.options import StreamOptions
 from crimelens.stream.records import MAX_BYTES, Message, batch_sha256, decode, rejected_table, to_chunks
 
 if TYPE_CHECKING:
@@ -37,57 +39,6 @@ if TYPE_CHECKING:
 __all__ = ["StreamError", "StreamOptions", "StreamSummary", "consume", "load_batch", "open_broker", "safe_url"]
 
 log = logging.getLogger("crimelens.stream")
-
-
-@dataclass(slots=True)
-class StreamOptions:
-    """Where to consume from and how (see ``crimelens stream --help``).
-
-    ``stream`` and ``subject`` name the JetStream stream and subject (NATS only); an MQTT topic
-    or AMQP queue is the URL's path (``mqtt://host:1883/sensors/#``, ``amqp://host/QUEUE``)
-    unless ``subject`` gives it. ``durable`` names the NATS durable consumer and the MQTT client
-    id of the persistent session.
-    """
-
-    stream: str = ""
-    subject: str = ""
-    url: str = "nats://127.0.0.1:4222"
-    durable: str = "crimelens"
-    batch: int = 500
-    max_wait: float = 1.0
-    #: Stop after this many seconds without a message (0: at the first empty fetch); None: run on.
-    idle_exit: float | None = None
-    #: Seconds the server waits for an ack before redelivering (set when the consumer is created).
-    ack_wait: float = 60.0
-    connect_timeout: float = 3.0
-    #: Source name recorded with each incident (default: the mapping's name).
-    source: str | None = None
-    #: Largest message body decoded; larger ones are quarantined as ``too_large``.
-    max_bytes: int = MAX_BYTES
-    #: Seconds an MQTT broker keeps the persistent session (and its queued messages) while away.
-    session_expiry: float = 7 * 86400.0
-    #: Longest pause between reconnection attempts (seconds; the delay doubles up to it).
-    reconnect_max: float = 30.0
-
-    def __post_init__(self) -> None:
-        if self.batch < 1:
-            raise ValueError("batch must be at least 1")
-        if self.max_wait <= 0:
-            raise ValueError("max_wait must be positive")
-        if self.idle_exit is not None and self.idle_exit < 0:
-            raise ValueError("idle_exit must not be negative")
-        if self.max_bytes < 1:
-            raise ValueError("max_bytes must be at least 1")
-
-    @property
-    def kind(self) -> str:
-        """``nats``, ``mqtt`` or ``amqp``, from the URL's scheme."""
-        return parse_url(self.url).kind
-
-    @property
-    def topic(self) -> str:
-        """The MQTT topic or AMQP queue: ``subject`` if given, else the URL's path."""
-        return self.subject or parse_url(self.url).path
 
 
 @dataclass(slots=True)
@@ -136,22 +87,6 @@ class StreamSummary:
 
 #: Called after each committed micro-batch with its report and its messages.
 OnBatch = Callable[["IngestReport", list[Message]], None]
-
-
-def open_broker(options: StreamOptions) -> Broker:
-    """The broker class for ``options.url`` (its client library is imported only then)."""
-    kind = options.kind
-    if kind == "mqtt":
-        from crimelens.stream.mqtt import MqttBroker
-
-        return MqttBroker(options)
-    if kind == "amqp":
-        from crimelens.stream.amqp import AmqpBroker
-
-        return AmqpBroker(options)
-    from crimelens.stream.jetstream import JetStreamBroker
-
-    return JetStreamBroker(options)
 
 
 def consume(

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from nats.aio.client import Client
     from nats.js.client import JetStreamContext
 
-    from crimelens.stream.consumer import StreamOptions
+    from crimelens.stream.options import StreamOptions
 
 log = logging.getLogger("crimelens.stream")
 

@@ -33,7 +33,7 @@ from crimelens.stream.broker import StreamError, safe_url
 from crimelens.stream.records import Message
 
 if TYPE_CHECKING:
-    from crimelens.stream.consumer import StreamOptions
+    from crimelens.stream.options import StreamOptions
 
 log = logging.getLogger("crimelens.stream")
 _RECEIVE_MAX = 65_535
