@@ -190,6 +190,8 @@ def schedule(
     register_policy: Annotated[bool, typer.Option("--register", help="rl: register the newly trained policy as "
                                                   "patrol-rl's candidate (production when it is the first).")]
     = False,
+    store_plan: Annotated[bool, typer.Option("--store-plan/--no-store-plan", help="Also save the plan in the "
+                                             "store's patrol_plans table (the dashboard's Plans panel).")] = True,
     category: CategoryOpt = None,
     source: SourceOpt = None,
     db: DbOpt = None,
@@ -235,10 +237,24 @@ def schedule(
             geo["plan"]["policy"] = read_manifest(policy)["version"]
         elif ref is not None:
             geo["plan"]["policy"] = ref
+        if store_plan:
+            geo["id"] = _store(db, geo)
         out.write_text(json.dumps(geo), encoding="utf-8")
-    summary = {**geo["plan"], "out": str(out)}
+    summary = {**geo["plan"], "out": str(out), "plan_id": geo.get("id")}
     emit(summary, as_json, f"{name}: {units} units x {shifts} shifts for {origin.date()}, fairness max ratio "
                            f"{summary['fairness']['max_ratio']:.2f} -> {out}")
+
+
+def _store(db: str | None, geo: dict[str, Any]) -> str:
+    """Save the plan in the store's ``patrol_plans`` table; return its id."""
+    from contextlib import closing
+
+    from crimelens.cli.common import db_url
+    from crimelens.patrol.plans_table import save_plan
+    from crimelens.store import connect
+
+    with closing(connect(db_url(db))) as store:
+        return save_plan(store, geo)
 
 
 def _registry(path: Path | None, *, create: bool = False) -> Any:

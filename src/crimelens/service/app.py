@@ -47,6 +47,7 @@ from crimelens.service.routers import (
     ingest,
     jobs,
     models,
+    patrol,
     public,
     quarantine,
     users,
@@ -57,7 +58,7 @@ from crimelens.settings import Settings
 log = logging.getLogger("crimelens.service")
 API = "/api/v1"
 ROUTERS = (health, auth, incidents, aggregates, hotspots, forecasts, models, quarantine, ingest, jobs, users,
-           audit, events, alerts, public, fairness, drilldown, areas)
+           audit, events, alerts, public, fairness, drilldown, areas, patrol)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
