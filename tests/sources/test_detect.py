@@ -20,3 +20,14 @@ def test_chicago_header() -> None:
 def test_unknown_header_names_closest_presets() -> None:
     with pytest.raises(InputError, match=r"unknown header.*chicago"):
         detect_preset(["ID", "Date", "Primary Type", "Something"])
+
+
+def test_portal_query_with_one_mark_and_five_columns_is_detected() -> None:
+    """A query that kept date, offence, description, block and coordinates (no IUCR, FBI code or id)."""
+    from crimelens.sources.detect import detect
+
+    fit = detect(["Date", "Primary Type", "Description", "Block", "Latitude", "Longitude"])
+    assert fit.mapping.name == "chicago"
+    assert "ID" in fit.missing and any("detected preset 'chicago'" in n for n in fit.notes)
+    with pytest.raises(InputError, match="unknown header"):  # one mark, too few columns
+        detect(["Date", "Primary Type", "Latitude", "Longitude"])

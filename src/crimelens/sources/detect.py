@@ -6,6 +6,10 @@ from crimelens.exceptions import InputError, MappingError
 from crimelens.sources.fit import Fit, fit_mapping
 from crimelens.sources.mapping import Mapping, list_presets, load_preset
 
+#: A preset also fits partly with a single ``detect`` column when the header has at least this many
+#: of its columns (a portal query that selected date, offence, description, block and coordinates).
+PARTIAL_COLUMNS = 5
+
 
 def _norm(c: str) -> str:
     return c.strip().lower()
@@ -23,7 +27,8 @@ def detect(header: list[str]) -> Fit:
     A preset fits **fully** when every column it reads (and every ``detect`` column) is in the
     header; among full fits the one reading the most columns wins, so a specific preset beats a
     generic one. Failing that, a preset fits **partly** when its required fields are all there
-    (:func:`crimelens.sources.fit.fit_mapping`) and at least half of its ``detect`` columns are:
+    (:func:`crimelens.sources.fit.fit_mapping`) and at least half of its ``detect`` columns are (or
+    one of them and :data:`PARTIAL_COLUMNS` of its columns):
     the partial fit with the most columns present wins, and its notes name what was missing.
 
     Raises
@@ -41,7 +46,8 @@ def detect(header: list[str]) -> Fit:
         overlap = len(need & have) / max(len(need | have), 1)
         scored.append((overlap, len(need), m, missing))
         marks = {_norm(c) for c in m.detect}
-        if missing and marks and 2 * len(marks & have) >= len(marks):
+        if missing and marks and (2 * len(marks & have) >= len(marks)
+                                  or (marks & have and len(need & have) >= PARTIAL_COLUMNS)):
             try:
                 fit = fit_mapping(m, header)
             except MappingError:
