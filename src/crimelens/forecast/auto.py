@@ -135,7 +135,7 @@ class Auto(Forecaster):
     power : bool
         Recalibrate the shape with a power ``b`` when there is one group of categories (else, and
         always with several groups, ``b = 1``: a power per group would reorder cells across groups,
-        which cost 4 % PAI on the synthetic city; the total is scaled either way).
+        which cost 5 % PAI at 1 % on the synthetic city; the total is scaled either way).
     n_jobs : int
         Threads for candidates that take them.
     cell_size : float
