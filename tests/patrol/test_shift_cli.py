@@ -106,3 +106,8 @@ def test_registered_policy_is_listed_loaded_by_default_and_refused_elsewhere(db:
         assert "the policy was trained" in r.stderr and "Traceback" not in r.output
     r = runner.invoke(app, [*base, "--version", "v9"])
     assert r.exit_code == 2 and "v9" in r.stderr
+    # promoted, the candidate becomes what a plain rl schedule uses
+    r = runner.invoke(app, ["models", "promote", "patrol-rl", "--registry", str(reg), "--force", "--json"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, [*base, "--at", "2022-06-13"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["policy"] == "patrol-rl@v2", r.output
