@@ -11,8 +11,11 @@ import typer
 from crimelens.cli.common import (
     CategoryOpt,
     DbOpt,
+    EngineOpt,
     JsonOpt,
     SourceOpt,
+    SparkConfOpt,
+    SparkMasterOpt,
     db_url,
     emit,
     errors_to_exit,
@@ -31,16 +34,26 @@ JobsOpt = Annotated[int, typer.Option("--jobs", help="Threads for models that us
 
 
 def load_located(db: str | None, *, end: datetime | None, categories: list[str] | None,
-                 sources: list[str] | None, extra_columns: tuple[str, ...] = ()) -> Any:
-    """Located incidents before ``end`` with the columns forecasters read (plus ``extra_columns``)."""
+                 sources: list[str] | None, extra_columns: tuple[str, ...] = (), engine: str = "duckdb",
+                 spark_master: str | None = None, spark_conf: list[str] | None = None) -> Any:
+    """Located incidents before ``end`` with the columns forecasters read (plus ``extra_columns``).
+
+    On ``engine="spark"`` the filter and projection run on Spark over the lake.
+    """
     from crimelens.filters import IncidentFilter
     from crimelens.store import connect
 
     flt = IncidentFilter(end=end, categories=tuple(categories or ()), sources=tuple(sources or ()), located=True)
     flt.category_names()
-    store = connect(db_url(db), read_only=True)
+    if engine == "spark":
+        from crimelens.cli.common import open_store
+
+        store = open_store(db, read_only=True, engine="spark", spark_master=spark_master, spark_conf=spark_conf)
+    else:
+        store = connect(db_url(db), read_only=True)
     try:
-        frame = store.incidents(flt, columns=[*COLUMNS, *extra_columns])
+        columns = [*COLUMNS, *extra_columns]
+        frame = store.located_events(flt, columns) if engine == "spark" else store.incidents(flt, columns=columns)
     finally:
         store.close()
     frame = frame[frame["x"].notna() & frame["y"].notna()]
@@ -181,6 +194,9 @@ def evaluate(
     category: CategoryOpt = None,
     source: SourceOpt = None,
     db: DbOpt = None,
+    engine: EngineOpt = "duckdb",
+    spark_master: SparkMasterOpt = None,
+    spark_conf: SparkConfOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Rolling-origin backtest: forecast origins every --step from --from through --to."""
@@ -206,7 +222,8 @@ def evaluate(
             splitter = ShiftOrigins(first, last, horizon=horizon, step=step, tz=tz or "UTC",
                                     shifts=tuple(shifts.split(",")))
             until = max(f.end for f in splitter.folds()).tz_convert("UTC").tz_localize(None).to_pydatetime()
-        frame = load_located(db, end=until, categories=category, sources=source)
+        frame = load_located(db, end=until, categories=category, sources=source, engine=engine,
+                             spark_master=spark_master, spark_conf=spark_conf)
         estimators = {n: make(n, cell_size=cell, horizon=horizon, n_jobs=jobs) for n in names}
         label = ", ".join(category) if category else "all incidents"
         if segments is not None:

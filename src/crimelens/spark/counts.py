@@ -104,3 +104,20 @@ def spark_counts(df: DataFrame, by: Sequence[str], flt: IncidentFilter, *, tz: s
         elif pd.api.types.is_datetime64_any_dtype(out[name]) and out[name].dt.tz is None:
             out[name] = out[name].dt.tz_localize("UTC")  # a stored instant: UTC, as the SQL stores return it
     return out
+
+
+def spark_events(df: DataFrame, flt: IncidentFilter, columns: Sequence[str]) -> pd.DataFrame:
+    """The located incidents ``flt`` selects, projected to ``columns``, as pandas.
+
+    Filter, projection and the located test run on Spark; only the event table the core's
+    forecasters bin into cells leaves the cluster, in the stores' order (time, then id) and
+    with instants as UTC-aware timestamps, as :meth:`crimelens.store.base.Store.incidents` returns.
+    """
+    from pyspark.sql import functions as F
+
+    rows = apply_filter(df, flt).where(F.col("x").isNotNull() & F.col("y").isNotNull())
+    out = rows.orderBy("occurred_at", "incident_id").select(*columns).toPandas()
+    for name in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[name]) and out[name].dt.tz is None:
+            out[name] = out[name].dt.tz_localize("UTC")
+    return out

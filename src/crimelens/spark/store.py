@@ -17,7 +17,7 @@ import pandas as pd
 
 from crimelens.filters import IncidentFilter
 from crimelens.schema import INCIDENT_COLUMNS
-from crimelens.spark.counts import spark_counts
+from crimelens.spark.counts import spark_counts, spark_events
 from crimelens.spark.session import spark_session
 from crimelens.store.lake import LakeStore
 
@@ -50,6 +50,10 @@ class SparkLakeStore(LakeStore):
         out = spark_counts(self.frame(), by, flt, tz=zone)
         out.attrs["timezone"] = zone
         return out
+
+    def located_events(self, flt: IncidentFilter, columns: Sequence[str]) -> pd.DataFrame:
+        """Located incidents selected by ``flt`` with ``columns``, filtered and projected on Spark."""
+        return spark_events(self.frame(), flt, columns)
 
     def info(self) -> dict[str, Any]:
         """Totals by source and category, time span and located share, computed on Spark."""
