@@ -8,6 +8,12 @@
   const MARGIN = { l: 50, r: 10, t: 10, b: 40 };
   let feedAbort = null;
   let alertMsg = "";  // outcome of the last acknowledgement, kept across redraws
+  let updates = 0;  // numbered so two redraws within one second still read as a new update
+
+  function updated() {
+    updates += 1;
+    $("status").textContent = "Updated " + new Date().toLocaleTimeString() + " (" + updates + ")";
+  }
 
   function showLogin(msg) {
     CL.session.token = null; sessionStorage.removeItem("crimelens.token");
@@ -112,7 +118,7 @@
       await Promise.all([CL.map.draw(p), Plotly.relayout("trend", { shapes: windowShape() }), drawHourWeekday(p),
         drawCategories(p), drawCompStat()]);
       CL.writeUrl();
-      $("status").textContent = "Updated " + new Date().toLocaleTimeString();
+      updated();
     } catch (e) {
       if (e.message !== "401") $("status").textContent = "Could not load: " + e.message;
     }
@@ -127,7 +133,7 @@
       await Promise.all([CL.map.draw(CL.query()), drawTrend(), drawHourWeekday(CL.query()), drawCategories(CL.query()),
         drawCompStat(), drawSide()]);
       CL.writeUrl();
-      $("status").textContent = "Updated " + new Date().toLocaleTimeString();
+      updated();
     } catch (e) {
       if (e.message !== "401") $("status").textContent = "Could not load: " + e.message;
     }

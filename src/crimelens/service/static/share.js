@@ -46,6 +46,11 @@
     const items = sec.querySelectorAll("ul > li");
     if (sec.querySelector("ul")) rows.push(["item"]);
     for (const li of items) rows.push([li.textContent.trim()]);
+    if (!rows.some((r) => r.length)) {  // nothing drawn yet: say so, with the panel's own note
+      const note = sec.querySelector(".note");
+      rows.length = 0;
+      rows.push(["note"], [(note && note.textContent.trim()) || "No rows shown in this panel."]);
+    }
     return rows;
   }
 
@@ -73,7 +78,14 @@
     const gd = sec.querySelector(".plot");
     const url = gd && gd.data ? await Plotly.toImage(gd, { format: "png", width: gd.clientWidth || 800, height: gd.clientHeight || 500 })
       : textPng(title, panelRows(sec));
-    save(name + ".png", url);
+    save(name + ".png", URL.createObjectURL(pngBlob(url)));
+  }
+
+  /** A data: URL as a Blob, so the saved link is a short blob: URL like the CSV one. */
+  function pngBlob(dataUrl) {
+    const bin = atob(dataUrl.slice(dataUrl.indexOf(",") + 1)), out = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return new Blob([out], { type: "image/png" });
   }
 
   function addButtons() {

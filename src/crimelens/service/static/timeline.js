@@ -3,7 +3,7 @@
 "use strict";
 (function (CL) {
   const $ = CL.$;
-  let timer = null, busy = false, redraw = null;
+  let timer = null, busy = false, again = false, redraw = null;
 
   /** Load the weeks the filters span; keep the slider where it was when that week still exists. */
   async function load() {
@@ -22,11 +22,15 @@
     $("t-week").setAttribute("aria-valuetext", CL.period().label);
   }
 
+  /** Redraw for the slider's week; a move made while a redraw runs is drawn right after it
+     (never dropped, so the last position always wins). */
   async function step() {
-    if (busy) return;
-    busy = true;
     label();
-    try { await redraw(); } finally { busy = false; }
+    if (busy) { again = true; return; }
+    busy = true;
+    try {
+      do { again = false; await redraw(); } while (again);
+    } finally { busy = false; }
   }
 
   function stop() {
