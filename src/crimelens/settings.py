@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     jobs_admin_email: str = Field(default="", description="comma-separated addresses told of failed jobs")
     retention_file: Path | None = Field(default=None, description="retention schedule (TOML); default built in")
 
+    # -- Spark engine (--engine spark; see docs/spark.md) -------------------------------------
+    spark_master: str = Field(default="local[2]", description="Spark master: local[N], spark://HOST:7077, yarn "
+                              "(--spark-master overrides)")
+    spark_conf: dict[str, str] = Field(default_factory=dict, description="extra Spark/Hadoop settings, JSON "
+                                       "in CRIMELENS_SPARK_CONF (--spark-conf KEY=VALUE overrides per key)")
+
     # -- portal connectors (crimelens fetch; see docs/connectors.md) ---------------------------
     fetch_allow_hosts: str = Field(default="", description="SEC-14: comma-separated hosts (or *.suffix) "
                                    "that `crimelens fetch` may contact; empty allows none")

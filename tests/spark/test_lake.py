@@ -138,6 +138,8 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, sample: Path) -> None:
         (["info", "--db", str(tmp_path / "x.duckdb"), "--engine", "spark"], "needs a lake store"),
         (["info", "--db", "lake:", "--engine", "duckdb"], "needs a directory"),
         (["info", "--db", f"lake:{tmp_path}", "--engine", "flink"], "unknown engine"),
+        (["info", "--db", "lake:s3a://bucket/crimes"], "object-store lakes are not supported"),
+        (["info", "--db", "lake:S3://bucket/crimes", "--engine", "spark"], "object-store lakes are not supported"),
     ]
     for args, says in cases:
         code, text = _cli(*args)
@@ -156,3 +158,14 @@ def test_no_java_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert res.returncode == 2, res.stderr
     assert res.stderr.strip().splitlines() == ["error: cannot start Spark: no Java runtime found "
                                                "(install Java 17 or set JAVA_HOME)"]
+
+
+def test_spark_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from crimelens.settings import Settings
+
+    assert Settings().spark_master == "local[2]" and Settings().spark_conf == {}
+    monkeypatch.setenv("CRIMELENS_SPARK_MASTER", "spark://head:7077")
+    monkeypatch.setenv("CRIMELENS_SPARK_CONF", '{"spark.executor.memory": "8g"}')
+    got = Settings()
+    assert got.spark_master == "spark://head:7077"
+    assert got.spark_conf == {"spark.executor.memory": "8g"}

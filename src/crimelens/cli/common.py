@@ -67,7 +67,11 @@ def open_store(db: str | None, *, read_only: bool = False, engine: str = "duckdb
     url = db_url(db)
     if lake_dir(url) is None:
         raise InputError(f"--engine spark needs a lake store (--db lake:DIR), not {url!r}")
-    session = spark_session(spark_master, conf=parse_conf(spark_conf))
+    from crimelens.settings import Settings
+
+    settings = Settings()  # CRIMELENS_SPARK_MASTER / CRIMELENS_SPARK_CONF or .env; the flags win
+    session = spark_session(spark_master or settings.spark_master,
+                            conf={**settings.spark_conf, **parse_conf(spark_conf)})
     return connect(url, read_only=read_only, engine="spark", spark=session)
 
 
