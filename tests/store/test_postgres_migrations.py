@@ -61,7 +61,8 @@ def test_new_store_has_integer_key_geom_and_gist(schema: str, tmp_path: Path) ->
 
 
 def test_upgrade_from_version_1_and_idempotent(schema: str, tmp_path: Path) -> None:
-    from crimelens.store.migrations import POSTGRES_VERSION, STEPS, status, upgrade
+    from crimelens.store.migrations import POSTGRES_VERSION, STEPS
+    from crimelens.store.upgrade import status, upgrade
 
     # a version-1 store as the previous code wrote it: base tables, no fid, no record_kind
     with psycopg.connect(PG_SERVER, autocommit=True) as con:
@@ -84,8 +85,8 @@ def test_upgrade_from_version_1_and_idempotent(schema: str, tmp_path: Path) -> N
 
 
 def test_newer_store_is_refused(schema: str) -> None:
-    from crimelens.store.migrations import upgrade
     from crimelens.store.postgres import PostgresStore
+    from crimelens.store.upgrade import upgrade
 
     PostgresStore(_url(schema)).close()
     _sql(f"INSERT INTO {schema}.schema_version VALUES (99, now()) RETURNING version")

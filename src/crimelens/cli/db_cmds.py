@@ -22,7 +22,7 @@ def _service_tables(url: str) -> None:
 @db_app.command("upgrade")
 def upgrade(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Apply the migrations the store lacks (each in a transaction; idempotent; refuses a newer store)."""
-    from crimelens.store.migrations import upgrade as run
+    from crimelens.store.upgrade import upgrade as run
 
     with errors_to_exit():
         url = db_url(db)
@@ -41,7 +41,7 @@ def upgrade(db: DbOpt = None, as_json: JsonOpt = False) -> None:
 @db_app.command("version")
 def version(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Show the store's schema version, this code's, and the steps still pending."""
-    from crimelens.store.migrations import status
+    from crimelens.store.upgrade import status
 
     with errors_to_exit():
         out = status(db_url(db))

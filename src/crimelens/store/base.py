@@ -243,12 +243,3 @@ class ChunkRouter:
         self.seq += part.staged.num_rows
         self.direct += part.direct.num_rows
         return part
-
-
-def __getattr__(name: str) -> Any:
-    """Old imports of ``connect`` from here still work (it moved to :mod:`crimelens.store.connect`)."""
-    if name == "connect":
-        from crimelens.store.connect import connect
-
-        return connect
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

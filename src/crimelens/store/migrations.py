@@ -5,7 +5,8 @@ PostgreSQL step runs in its own transaction under an advisory lock, so two proce
 one database at once (two service workers, a worker and a CLI ingest) apply it exactly once;
 a store newer than this code is refused. The DuckDB store keeps its ordered steps in its own
 upgrade path (:meth:`crimelens.store.duckdb.DuckDBStore._migrate`), run when it is opened for
-writing; :func:`upgrade` runs either.
+writing; :func:`crimelens.store.upgrade.upgrade` runs either (it lives there, not here, so
+this module imports no store and the store imports it without a cycle).
 
 PostgreSQL steps:
 
@@ -141,60 +142,3 @@ def upgrade_postgres(c: Conn, schema: str) -> list[int]:
             c.execute("INSERT INTO schema_version VALUES (%s, now())", [step.version])
             applied.append(step.version)
     return applied
-
-
-def _check_url(url: str) -> None:
-    scheme = url.split("://", 1)[0] if "://" in url else ""
-    if scheme and scheme not in ("postgresql", "postgres"):
-        raise StoreError(f"cannot migrate a {scheme}:// store: give a DuckDB file or a postgresql:// URL")
-
-
-def upgrade(url: str) -> dict[str, Any]:
-    """Bring the store at ``url`` to this code's schema: ``{"backend", "version", "applied"}``."""
-    _check_url(url)
-    if url.startswith(("postgresql://", "postgres://")):
-        from crimelens.store.postgres import PostgresStore
-
-        pg = PostgresStore(url, migrate=False)
-        try:
-            applied = upgrade_postgres(pg.conn, pg.schema)
-            return {"backend": "postgres", "schema": pg.schema, "version": current_version(pg.conn),
-                    "code_version": POSTGRES_VERSION, "applied": applied}
-        finally:
-            pg.close()
-    from crimelens.store.duckdb import SCHEMA_VERSION, DuckDBStore
-
-    store = DuckDBStore(url)
-    try:
-        row = store.con.execute("SELECT max(version) FROM schema_version").fetchone()
-        return {"backend": "duckdb", "version": int(row[0]) if row and row[0] is not None else None,
-                "code_version": SCHEMA_VERSION, "applied": []}
-    finally:
-        store.close()
-
-
-def status(url: str) -> dict[str, Any]:
-    """The store's schema version beside this code's, without changing anything."""
-    _check_url(url)
-    if url.startswith(("postgresql://", "postgres://")):
-        from crimelens.store.postgres import PostgresStore
-
-        pg = PostgresStore(url, migrate=False)
-        try:
-            pg.conn.execute(psql.SQL("SET search_path TO {}, public").format(psql.Identifier(pg.schema)))
-            version = current_version(pg.conn)
-            return {"backend": "postgres", "schema": pg.schema, "version": version,
-                    "code_version": POSTGRES_VERSION, "pending": [s.version for s in STEPS
-                                                                  if s.version > (version or 0)]}
-        finally:
-            pg.close()
-    from crimelens.store.duckdb import SCHEMA_VERSION, DuckDBStore
-
-    store = DuckDBStore(url, read_only=True)
-    try:
-        row = store.con.execute("SELECT max(version) FROM schema_version").fetchone()
-        version = int(row[0]) if row and row[0] is not None else None
-        return {"backend": "duckdb", "version": version, "code_version": SCHEMA_VERSION,
-                "pending": list(range((version or 0) + 1, SCHEMA_VERSION + 1))}
-    finally:
-        store.close()
