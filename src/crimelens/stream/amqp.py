@@ -81,23 +81,28 @@ class AmqpBroker:
         out: list[Message] = []
         deadline = time.monotonic() + max_wait
         while len(out) < batch:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            try:
-                m = await asyncio.wait_for(self._inbox.get(), left)
-            except TimeoutError:
-                break
+            try:  # take what is already delivered without a timer per message
+                m = self._inbox.get_nowait()
+            except asyncio.QueueEmpty:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    m = await asyncio.wait_for(self._inbox.get(), left)
+                except TimeoutError:
+                    break
             out.append(Message(int(m.delivery_tag or 0), m.body, m))
         return out
 
     async def ack(self, messages: list[Message]) -> None:
         """Acknowledge the batch; deliveries on a channel since closed are left for redelivery."""
+        # all acks written at once, not one awaited round of the event loop per message
+        results = await asyncio.gather(*(m.handle.ack() for m in messages), return_exceptions=True)
         failed = 0
-        for m in messages:
-            try:
-                await m.handle.ack()
-            except _ERRORS:
+        for r in results:
+            if isinstance(r, BaseException):
+                if not isinstance(r, _ERRORS):
+                    raise r
                 failed += 1
         if failed:
             log.warning("amqp: %d committed messages could not be acknowledged (channel closed); "
