@@ -123,13 +123,28 @@ def main() -> None:
         pg.fill("#password", PASSWORD)
 
         def until_updated(n: int) -> int:
-            pg.wait_for_function("(n) => (CL.state.updates || 0) > n", arg=n, timeout=600_000)
+            pg.wait_for_function("(n) => (CL.state.updates || 0) > n || document.getElementById('status')"
+                                 ".textContent.startsWith('Could not')", arg=n, timeout=600_000)
+            status = str(pg.evaluate("document.getElementById('status').textContent"))
+            if status.startswith("Could not"):
+                sys.exit(f"dashboard.py: the page says {status!r}")
             return int(pg.evaluate("CL.state.updates"))
+
+        def fetches() -> dict[str, int]:
+            """The slowest API calls since the last call (route: ms, request start to last byte)."""
+            got = pg.evaluate("performance.getEntriesByType('resource').filter(e => e.name.includes('/api/'))"
+                              ".map(e => [new URL(e.name).pathname, e.duration])")
+            pg.evaluate("performance.clearResourceTimings()")
+            slow: dict[str, int] = {}
+            for name, ms in got:
+                slow[name] = max(slow.get(name, 0), round(ms))
+            return dict(sorted(slow.items(), key=lambda kv: -kv[1])[:6])
 
         t = time.perf_counter()
         pg.click("#login-form button[type=submit]")
         done = until_updated(0)
         out["first_paint_s"] = round(time.perf_counter() - t, 3)
+        out["first_paint_slowest_fetches_ms"] = fetches()
         t = time.perf_counter()
         pg.select_option("#t-window", "1")
         done = until_updated(done)
@@ -148,7 +163,11 @@ def main() -> None:
                 took.append(time.perf_counter() - t0)
             return took
 
-        cold, warm = steps(), steps()
+        fetches()
+        cold = steps()
+        out["cold_steps_slowest_fetches_ms"] = fetches()
+        warm = steps()
+        out["warm_steps_slowest_fetches_ms"] = fetches()
         pg.screenshot(path=str(db.parent / "dashboard-bench.png"))
         b.close()
     srv.should_exit = True

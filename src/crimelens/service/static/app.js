@@ -12,6 +12,7 @@
 
   function updated() {
     updates += 1;
+    CL.state.updates = updates;  // what bench/dashboard.py waits on
     $("status").textContent = "Updated " + new Date().toLocaleTimeString() + " (" + updates + ")";
   }
 
@@ -71,14 +72,14 @@
   }
 
   async function drawHourWeekday(p) {
-    const d = await api("/aggregates/hour-weekday?" + p);
+    const d = await CL.cached("/aggregates/hour-weekday?" + p);
     await Plotly.react("hourweekday", [{ type: "heatmap", z: d.values, x: d.hours, y: d.weekdays, colorscale: "YlOrRd",
       colorbar: { title: "incidents" } }], { margin: { l: 80, r: 10, t: 10, b: 40 }, xaxis: { title: "hour (UTC)" },
       yaxis: { autorange: "reversed" } }, CONFIG);
   }
 
   async function drawCategories(p) {
-    const d = await api("/aggregates/categories?" + p);
+    const d = await CL.cached("/aggregates/categories?" + p);
     const rows = d.rows.slice(0, 15).reverse();
     await Plotly.react("categories", [{ type: "bar", orientation: "h", x: rows.map((r) => r.count),
       y: rows.map((r) => r.category), marker: { color: "#1f5fa8" } }], { margin: { l: 150, r: 10, t: 10, b: 30 } }, CONFIG);
@@ -87,7 +88,7 @@
   async function drawCompStat() {
     const per = CL.period();
     const asOf = Number($("t-window").value) && per.to ? "&as_of=" + CL.addDays(per.to, -1) : "";
-    const d = await api("/aggregates/compstat?" + CL.filterParams() + asOf);
+    const d = await CL.cached("/aggregates/compstat?" + CL.filterParams() + asOf);
     const head = ["offence"];
     for (const w of ["7d", "28d", "ytd"]) head.push(w + " now", w + " last yr", w + " %", w + " p");
     const rows = d.rows.map((r) => {
@@ -128,6 +129,7 @@
     if (ev) ev.preventDefault();
     const p = CL.query();
     $("status").textContent = "Loading…";
+    CL.forget();  // the store may have changed: the slider's reused answers start again
     try {
       await CL.timeline.load();
       await Promise.all([CL.map.draw(CL.query()), drawTrend(), drawHourWeekday(CL.query()), drawCategories(CL.query()),

@@ -20,6 +20,21 @@ window.CL = (function () {
     return r.json();
   }
 
+  /* GET answers the time slider and layer toggles reuse: the store changes only between full
+     refreshes (filters applied, new incidents), which clear it, so a week seen once redraws
+     without asking the server again. */
+  const memo = new Map();
+  function cached(path) {
+    if (!memo.has(path)) {
+      if (memo.size >= 500) memo.delete(memo.keys().next().value);
+      const got = api(path);
+      memo.set(path, got);
+      got.catch(() => memo.delete(path));
+    }
+    return memo.get(path);
+  }
+  const forget = () => memo.clear();
+
   // Colour-blind-safe schemes (ColorBrewer; checked for deuteranopia/protanopia/tritanopia).
   const SCHEMES = {
     density: ["#ffffcc", "#fed976", "#fd8d3c", "#e31a1c", "#800026"],        // YlOrRd, sequential
@@ -129,6 +144,6 @@ window.CL = (function () {
     return t;
   }
 
-  return { API, $, session, api, SCHEMES, state, day, addDays, filterParams, period, lastYear, query,
+  return { API, $, session, api, cached, forget, SCHEMES, state, day, addDays, filterParams, period, lastYear, query,
     toUrl, writeUrl, fromUrl, setWeeks, fmt, table, CONFIG: { displaylogo: false, responsive: true } };
 })();

@@ -57,7 +57,8 @@
 
   const cellKey = (f) => ring(f)[0].map((v) => v.toFixed(5)).join(",");
 
-  async function densityLayer(p, cell) {
+  async function densityLayer(p, cellP) {
+    const cell = await cellP;
     if (!$("t-compare").checked) {
       const q = quantiles(cell.features.map((f) => f.properties.count), 5);
       M.rows.push(...cell.features.map((f) => ({ layer: "density", value: f.properties.count, lon: centre(f)[0], lat: centre(f)[1] })));
@@ -66,7 +67,7 @@
     const per = CL.period();
     if (!per.from || !per.to) { $("map-note").dataset.compare = "needs a window"; return []; }
     const ly = CL.lastYear(per);
-    const prev = await CL.api("/aggregates/cells?" + CL.filterParams(ly) + "&cell_m=500");
+    const prev = await CL.cached("/aggregates/cells?" + CL.filterParams(ly) + "&cell_m=500");
     const before = new Map(prev.features.map((f) => [cellKey(f), f]));
     const feats = [];
     for (const f of cell.features) { const b = before.get(cellKey(f)); feats.push([f, f.properties.count - (b ? b.properties.count : 0)]); before.delete(cellKey(f)); }
@@ -83,7 +84,7 @@
   }
 
   async function hotspotLayer(p) {
-    const hs = await CL.api("/hotspots?" + p);
+    const hs = await CL.cached("/hotspots?" + p);
     M.rows.push(...hs.features.map((f) => ({ layer: "hot spots", value: f.properties.class, lon: centre(f)[0], lat: centre(f)[1] })));
     const traces = classTraces(hs.features, (f) => HOT_ORDER.indexOf(f.properties.class), S.hot, HOT_LABEL, "Gi* hot spots", 0.85);
     return traces.concat([clickTrace(hs.features, (f) => ({ box: bbox(f), title: "Hot spot (" + f.properties.class + ")" }),
@@ -91,9 +92,9 @@
   }
 
   async function forecastLayer(p) {
-    const models = await CL.api("/forecasts");
+    const models = await CL.cached("/forecasts");
     if (!models.length) return [];
-    const fc = await CL.api("/forecasts/" + encodeURIComponent(models[0].name) + "?" + p);
+    const fc = await CL.cached("/forecasts/" + encodeURIComponent(models[0].name) + "?" + p);
     const t = classTraces(fc.features, () => 0, ["rgba(0,0,0,0)"], ["top cells: " + fc.model], "forecast", 1, "#542788");
     t[0].line.width = 1.5;
     return t;
@@ -101,7 +102,7 @@
 
   async function outlineLayer(p) {
     const col = $("f-area-col").value;
-    const ar = await CL.api("/aggregates/outlines?" + p + "&column=" + col);
+    const ar = await CL.cached("/aggregates/outlines?" + p + "&column=" + col);
     const t = classTraces(ar.features, () => 0, ["rgba(0,0,0,0)"], [col + " outlines"], "areas", 1, "#333");
     return t.concat([clickTrace(ar.features, (f) => ({ area: col + ":" + f.properties.area, title: col + " " + f.properties.area }),
       (f) => col + " " + f.properties.area + ": " + f.properties.count)]);
@@ -145,16 +146,18 @@
     const seq = ++M.seq;
     const want = (id) => $(id).checked;
     M.rows = []; M.legend = []; M.compare = null;
-    const cell = await CL.api("/aggregates/cells?" + p + "&cell_m=500");
+    const cellP = CL.cached("/aggregates/cells?" + p + "&cell_m=500");  // fetched beside the layers, not before them
     const parts = await Promise.all([
+      cellP,
       $("c-layer").value ? choroplethLayer(p) : Promise.resolve([]),
       want("l-areas") ? outlineLayer(p) : Promise.resolve([]),
-      want("l-density") ? densityLayer(p, cell) : Promise.resolve([]),
+      want("l-density") ? densityLayer(p, cellP) : Promise.resolve([]),
       want("l-hotspots") ? hotspotLayer(p) : Promise.resolve([]),
       want("l-forecast") ? forecastLayer(p) : Promise.resolve([]),
       ...Object.values(EXTRA).map((fn) => fn(p)),
     ]);
     if (seq !== M.seq) return;  // a newer draw started meanwhile
+    const cell = parts.shift();
     const traces = [].concat(...parts);
     const cellClick = clickTrace(cell.features, (f) => ({ box: bbox(f), title: "Cell of 500 m with " + f.properties.count + " incidents" }),
       (f) => f.properties.count + " incidents");
