@@ -1,8 +1,11 @@
-"""AMQP 0-9-1 (RabbitMQ): manual acknowledgements after commit, prefetch = one batch (``aio-pika``).
+"""AMQP 0-9-1 (RabbitMQ): manual acknowledgements after commit, prefetch = a few batches (``aio-pika``).
 
 The consumer reads a durable queue (declared if it does not exist) with ``prefetch_count`` set
-to the batch size, so the broker has at most one micro-batch unacknowledged with it. Messages are
-acknowledged after their batch committed (one ``basic.ack`` with ``multiple``), rejected with
+to ``PREFETCH_BATCHES`` times the batch size (at most 65,535), so the broker keeps delivering the
+next micro-batch while one commits; nothing is acknowledged before its commit. A committed batch
+is acknowledged with one ``basic.ack`` (``multiple``) up to its highest delivery tag per channel
+(deliveries on a channel arrive in tag order and batches commit in that order, so every lower tag
+is in this batch or an earlier, already acknowledged one). Messages are rejected with
 requeue when the load fails; a killed consumer's unacknowledged messages go back to the queue and
 are delivered again (``redelivered`` set), counting as duplicates.
 
@@ -36,6 +39,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("crimelens.stream")
 _ERRORS = (aio_pika.exceptions.AMQPError, aiormq.exceptions.AMQPError, ConnectionError, OSError)
+#: Unacknowledged deliveries allowed per consumer, in batches: one being committed, the next ones streaming in.
+PREFETCH_BATCHES = 4
+_CLOSED = (*_ERRORS, aiormq.exceptions.ChannelInvalidStateError)  # acking on a channel that has closed
 
 
 class AmqpBroker:
@@ -68,7 +74,7 @@ class AmqpBroker:
             raise StreamError(f"cannot reach AMQP at {where} ({type(exc).__name__}: {exc})") from exc
         try:
             self._channel = await self._conn.channel()
-            await self._channel.set_qos(prefetch_count=min(self.options.batch, 65_535))
+            await self._channel.set_qos(prefetch_count=min(PREFETCH_BATCHES * self.options.batch, 65_535))
             q = await self._channel.declare_queue(self.where, durable=True)
             await q.consume(self._inbox.put, no_ack=False)
         except _ERRORS as exc:
@@ -95,15 +101,25 @@ class AmqpBroker:
         return out
 
     async def ack(self, messages: list[Message]) -> None:
-        """Acknowledge the batch; deliveries on a channel since closed are left for redelivery."""
-        # all acks written at once, not one awaited round of the event loop per message
-        results = await asyncio.gather(*(m.handle.ack() for m in messages), return_exceptions=True)
+        """Acknowledge the batch with one multiple-ack per channel, up to its highest delivery tag.
+
+        Deliveries on a channel since closed are left for redelivery (they count as duplicates).
+        """
+        highest: dict[int, tuple[int, Any, int]] = {}  # per channel: highest tag, its message, how many
         failed = 0
-        for r in results:
-            if isinstance(r, BaseException):
-                if not isinstance(r, _ERRORS):
-                    raise r
+        for m in messages:
+            try:
+                channel = m.handle.channel
+            except _CLOSED:
                 failed += 1
+                continue
+            tag, handle, count = highest.get(id(channel), (-1, None, 0))
+            highest[id(channel)] = (m.seq, m.handle, count + 1) if m.seq > tag else (tag, handle, count + 1)
+        for _, handle, count in highest.values():
+            try:
+                await handle.ack(multiple=True)
+            except _CLOSED:
+                failed += count
         if failed:
             log.warning("amqp: %d committed messages could not be acknowledged (channel closed); "
                         "the broker delivers them again and they count as duplicates", failed)
@@ -111,7 +127,7 @@ class AmqpBroker:
     async def nak(self, messages: list[Message]) -> None:
         """Reject with requeue: the broker delivers them again."""
         for m in messages:
-            with suppress(*_ERRORS):
+            with suppress(*_CLOSED):
                 await m.handle.nack(requeue=True)
 
     async def in_progress(self, messages: list[Message]) -> None:
