@@ -102,11 +102,10 @@
   }
 
   async function drawSide() {
-    const m = await api("/models");
+    const [m, q] = await Promise.all([api("/models"), api("/quarantine/summary")]);
     const lb = m.leaderboard.map((r) => [r.model, fmt(r.hit_rate, 3), fmt(r.pai, 2), fmt(r.pei, 2)]);
     table("leaderboard", ["model", "hit rate", "PAI", "PEI"], lb,
       lb.length ? "Models ranked on held-out periods" : "No leaderboard published yet (run crimelens evaluate or demo)");
-    const q = await api("/quarantine/summary");
     table("quarantine", ["source", "reason", "rows"], q.by_reason.map((r) => [r.source, r.reason, r.count]),
       q.total + " rows quarantined");
   }
@@ -131,8 +130,10 @@
     $("status").textContent = "Loading…";
     CL.forget();  // the store may have changed: the slider's reused answers start again
     try {
-      await CL.timeline.load();
-      await Promise.all([CL.map.draw(CL.query()), drawTrend(), drawHourWeekday(CL.query()), drawCategories(CL.query()),
+      // With "all dates" nothing waits for the week list, so it loads beside the rest (one round trip fewer).
+      const weeks = CL.timeline.load();
+      if (Number($("t-window").value)) await weeks;
+      await Promise.all([weeks, CL.map.draw(CL.query()), drawTrend(), drawHourWeekday(CL.query()), drawCategories(CL.query()),
         drawCompStat(), drawSide()]);
       CL.writeUrl();
       updated();
