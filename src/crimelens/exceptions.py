@@ -24,7 +24,7 @@ class StoreError(CrimelensError, RuntimeError):
 
 
 class StoreBusyError(StoreError):
-    """Another process holds the store's single writer lock."""
+    """The store cannot take the operation now (writer lock held, every connection busy): retry later."""
 
 
 class NotFittedError(CrimelensError, AttributeError):

@@ -19,7 +19,7 @@ import pandas as pd
 import psycopg
 from psycopg import sql as psql
 
-from crimelens.exceptions import StoreError
+from crimelens.exceptions import StoreBusyError, StoreError
 from crimelens.service.views import RollupCounts, RollupSource
 from crimelens.store.postgres import PostgresStore, bindable, pyformat, split_schema
 
@@ -138,7 +138,8 @@ class PgViews:
         try:
             return self._idle.get(timeout=timeout)
         except queue.Empty as exc:
-            raise StoreError(f"no free database connection after {timeout:g} s") from exc
+            # every connection busy: the client is told to retry (503), not that the server failed (500)
+            raise StoreBusyError(f"no free database connection after {timeout:g} s") from exc
 
     def _discard(self, view: PgReadView) -> None:
         with self._lock:
