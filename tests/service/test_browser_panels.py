@@ -72,12 +72,12 @@ def test_stops_table_equals_the_api(browser: Any, served: tuple[str, dict[str, i
     pop = tmp_path / "population.csv"
     pop.write_text(POPULATION)
     pg.set_input_files("#s-pop", str(pop))
-    pg.wait_for_function("document.getElementById('stops-note').textContent.includes('2 groups')")
+    pg.wait_for_function("() => document.getElementById('stops-note').textContent.includes('2 groups')")
     with pg.expect_response(lambda r: "/fairness/stops" in r.url) as resp:
         pg.click("#stops-form button[type=submit]")
     sent = resp.value.request.post_data_json
     api = resp.value.json()
-    pg.wait_for_function("document.querySelectorAll('#stops-table tbody tr').length === 2")
+    pg.wait_for_function("() => document.querySelectorAll('#stops-table tbody tr').length === 2")
     assert "per 1,000 residents" in pg.inner_text("#stops-table caption")
     shown = {r[0]: r for r in table_rows(pg, "stops-table")}
     # the API's answer (same body, fetched outside the page) is the one the table shows
@@ -114,11 +114,11 @@ def test_area_view_draws_the_stored_layer(browser: Any, served: tuple[str, dict[
     server, want = served
     ctx, pg, problems = new_page(browser, server)
     sign_in(pg, server, "analyst")
-    pg.wait_for_function("document.querySelectorAll('#al-layer option').length > 1")
+    pg.wait_for_function("() => document.querySelectorAll('#al-layer option').length > 1")
     with pg.expect_response(lambda r: "/choropleth/layers/tracts" in r.url) as resp:
         pg.select_option("#al-layer", "tracts")
     counts = resp.value.json()
-    pg.wait_for_function("document.querySelectorAll('#al-table tbody tr').length === 12")
+    pg.wait_for_function("() => document.querySelectorAll('#al-table tbody tr').length === 12")
     shown = {r[0]: int(r[1]) for r in table_rows(pg, "al-table")}
     assert shown == {f["properties"]["area"]: f["properties"]["count"] for f in counts["features"]}
     # the page asks for the dashboard's period; over all weeks the counts are the ones counted here
@@ -133,7 +133,7 @@ def test_area_view_draws_the_stored_layer(browser: Any, served: tuple[str, dict[
         pg.select_option("#al-measure", "smoothed_rate")
     eb = resp.value.json()
     assert resp.value.request.post_data_json["population"] == "POP"
-    pg.wait_for_function("document.getElementById('al-note').textContent.includes('empirical Bayes')")
+    pg.wait_for_function("() => document.getElementById('al-note').textContent.includes('empirical Bayes')")
     rows = {r[0]: float(r[3]) for r in table_rows(pg, "al-table")}
     assert rows == pytest.approx({f["properties"]["area"]: f["properties"]["value"] for f in eb["features"]})
     ctx.close()
