@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +38,10 @@ AGGREGATES = {
 
 
 def _rss_mb() -> tuple[float, float]:
-    """(peak RSS of this process, current RSS of its child processes — the Spark JVM) in MB."""
+    """(peak RSS of this process, current RSS of its child processes — the Spark JVM) in MB.
+
+    Each engine is measured in a fresh process (``--one``), so the peak is that engine's own.
+    """
     import psutil
 
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -114,8 +118,13 @@ def main() -> None:
     ap.add_argument("--sizes", default="1e6,1e7")
     ap.add_argument("--engines", default="duckdb,postgres,spark")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--one", nargs=4, metavar=("ENGINE", "ROWS", "CSV", "WORK"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     os.environ.setdefault("CRIMELENS_PSEUDONYM_KEY", "bench-key-0123456789abcdef")
+    if args.one:  # one engine at one size, in its own process (its own peak RSS)
+        engine, rows, csv_path, work = args.one
+        print(json.dumps(measure(engine, Path(csv_path), int(rows), Path(work))), flush=True)
+        return
     from ingest import make_file
 
     print(f"load at start: {os.getloadavg()}", flush=True)
@@ -124,7 +133,11 @@ def main() -> None:
         for rows in [int(float(s)) for s in args.sizes.split(",")]:
             csv = make_file(rows)
             for engine in args.engines.split(","):
-                r = measure(engine, csv, rows, Path(tmp))
+                done = subprocess.run([sys.executable, __file__, "--one", engine, str(rows), str(csv), tmp],
+                                      capture_output=True, text=True)
+                if done.returncode != 0:
+                    raise SystemExit(f"{engine} at {rows:,} failed: {done.stderr.strip()[-400:]}")
+                r = json.loads(done.stdout.strip().splitlines()[-1])
                 r["load"] = [round(x, 2) for x in os.getloadavg()]
                 print(json.dumps(r), flush=True)
                 results.append(r)
