@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -44,7 +45,9 @@ def _rss_mb() -> tuple[float, float]:
     """
     import psutil
 
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM is this process's own peak; ru_maxrss would carry the parent's across exec
+    hwm = re.search(r"VmHWM:\s+(\d+)", Path("/proc/self/status").read_text())
+    own = int(hwm.group(1)) / 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     kids = sum(c.memory_info().rss for c in psutil.Process().children(recursive=True)) / 2**20
     return round(own, 1), round(kids, 1)
 
