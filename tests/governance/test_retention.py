@@ -141,6 +141,14 @@ def test_time_travel_nothing_younger_is_removed(db: str) -> None:
         rt.close()
 
 
+def _attempts(rt: Runtime) -> dict[tuple[str, ...], float]:
+    """The ``crimelens_erasure_attempts`` series /metrics reads from this store."""
+    from crimelens.service.metrics import StoreCollector
+
+    return {tuple(s.labels.values()): s.value for fam in StoreCollector(rt.query, clock=rt.clock).collect()
+            if fam.name == "crimelens_erasure_attempts" for s in fam.samples}
+
+
 def test_erase_person_everywhere_and_logged_as_ids(db: str, tmp_path: Path) -> None:
     rt = Runtime(Settings(db=str(db)), clock=Clock(NOW))
     try:
@@ -164,6 +172,7 @@ def test_erase_person_everywhere_and_logged_as_ids(db: str, tmp_path: Path) -> N
         logged = json.loads(rt.query("SELECT ids FROM svc_erasures")[0][0])
         assert logged["pseudonyms"] == [pseudonym] and len(logged["incidents"]) == 2
         assert any(r["event"] == "erasure.person" for r in Eraser(rt).audit.rows())
+        assert _attempts(rt) == {("erasure.person", "ok"): 1.0}  # what /metrics reports, read from the log
         assert {i for _, i in training_exclusions(rt)} == {"R2", "R30"}
         training = set(OpsJobs(rt, ModelRegistry(tmp_path / "models")).frame(None, NOW)["incident_id"])
         assert training == set(before) - {"R2", "R30"}  # the next retraining leaves them out
@@ -215,6 +224,10 @@ def test_erase_without_the_right_key_changes_nothing(db: str, key: str | None,
         assert _personal(rt) == before  # rolled back: every field still there
         assert rt.query("SELECT count(*) FROM quarantine")[0][0] == quarantined
         assert rt.query("SELECT count(*) FROM svc_erasures")[0][0] == 0
-        assert not [r for r in Eraser(rt).audit.rows() if r["event"].startswith("erasure.")]
+        # the failed attempt is in the audit log (its error class only, no values), and /metrics counts it
+        tried = [r for r in Eraser(rt).audit.rows() if r["event"].startswith("erasure.")]
+        assert [(r["event"], r["outcome"]) for r in tried] == [("erasure.person", "failed")]
+        assert json.loads(tried[0]["detail"]) == {"error": "StoreError"}
+        assert _attempts(rt) == {("erasure.person", "failed"): 1.0}
     finally:
         rt.close()

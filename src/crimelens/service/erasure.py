@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +163,20 @@ class Eraser:
             tx.execute("INSERT INTO svc_training_exclusions VALUES (?, ?, ?, ?)", [s, i, eid, now])
         return eid
 
+    @contextmanager
+    def _failure_audited(self, event: str, actor: str, reason: str) -> Iterator[None]:
+        """Run an erasure; if it fails (and so rolls back), record the failed attempt in the audit
+        log, in a transaction of its own, and re-raise: an auditor sees every attempt, and
+        ``/metrics`` counts the failures from the log (``crimelens_erasure_attempts``). Only the
+        error's class is logged, never values."""
+        try:
+            yield
+        except Exception as exc:
+            service_metrics.erasure_failed(event.split(".", 1)[1])
+            self.audit.record(AuditContext(username=actor), event, "failed", component="governance",
+                              reason=reason[:500] or None, detail=json.dumps({"error": type(exc).__name__}))
+            raise
+
     # -- the two operations ----------------------------------------------------------------
     def erase(self, *, incidents: Sequence[str] = (), persons: Sequence[str] = (), reason: str = "",
               actor: str = "system") -> dict[str, Any]:
@@ -171,7 +186,8 @@ class Eraser:
         if persons and not person_fields:
             raise InputError("no incident holds that pseudonym")
         counts = {"personal_fields": 0, "pseudonyms_cleared": 0, "quarantine_rows": 0}
-        with self.rt.transaction() as tx:
+        kind = "person" if persons and not incidents else "incident" if not persons else "mixed"
+        with self._failure_audited(f"erasure.{kind}", actor, reason), self.rt.transaction() as tx:
             if keys:
                 for k, v in self._clear(tx, keys, list(ROLES)).items():
                     counts[k] += v
@@ -181,7 +197,6 @@ class Eraser:
                     for k, v in self._clear(tx, mine, [role, "narrative"]).items():
                         counts[k] += v
             every = sorted(set(keys) | {(s, i) for s, i, _ in person_fields})
-            kind = "person" if persons and not incidents else "incident" if not persons else "mixed"
             eid = self._log(tx, kind, actor, every, list(persons))
             seq = self.audit.record(AuditContext(username=actor), f"erasure.{kind}", "ok", component="governance",
                                     object_id=eid, reason=reason[:500],
@@ -215,7 +230,7 @@ class Eraser:
                                "applied": apply}
         if not apply or due.empty:
             return out
-        with self.rt.transaction() as tx:
+        with self._failure_audited("retention.enforce", actor, ""), self.rt.transaction() as tx:
             for role in ROLES:
                 sel = due[due["role"] == role]
                 keys = list(zip(sel["source"].astype(str), sel["incident_id"].astype(str), strict=True))

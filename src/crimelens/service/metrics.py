@@ -95,6 +95,9 @@ class Metrics:
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}  # labelled series, looked up once
         self.erasures = Counter("crimelens_erasures_total", "Erasure requests carried out, by kind",
                                 ["kind"], registry=r)
+        self.erasure_failures = Counter("crimelens_erasure_failures_total",
+                                        "Erasure requests that failed and were rolled back, by kind",
+                                        ["kind"], registry=r)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one finished request."""
@@ -162,6 +165,12 @@ def erasure_done(kind: str) -> None:
         m.erasures.labels(kind).inc()
 
 
+def erasure_failed(kind: str) -> None:
+    """Count one erasure that failed and rolled back (``kind`` as in :func:`erasure_done`)."""
+    for m in list(_LIVE):
+        m.erasure_failures.labels(kind).inc()
+
+
 Query = Callable[[str], list[tuple[Any, ...]]]
 
 
@@ -226,7 +235,22 @@ class StoreCollector:
                 alerts.add_metric([str(sev), str(status)], float(n))
         except Exception:  # noqa: BLE001 -- a store without the alert tables has no alerts to report
             pass
-        return [rows, reasons, files, alerts], newest
+        return [rows, reasons, files, alerts, self._erasure_attempts()], newest
+
+    def _erasure_attempts(self) -> Metric:
+        """Erasure and retention attempts from the audit log, by event and outcome: every process
+        (the ``erase`` command, the retention job, any worker) writes there, failures included."""
+        fam = GaugeMetricFamily("crimelens_erasure_attempts",
+                                "Erasure and retention attempts in the audit log, by event and outcome",
+                                labels=["event", "outcome"])
+        try:
+            got = self.query("SELECT event, outcome, count(*) FROM svc_audit WHERE event LIKE 'erasure.%' "
+                             "OR event = 'retention.enforce' GROUP BY 1, 2")
+        except Exception:  # noqa: BLE001 -- a store without the audit table has had no attempts
+            got = []
+        for event, outcome, n in got:
+            fam.add_metric([str(event), str(outcome)], float(n))
+        return fam
 
 
 def route_template(scope: Scope) -> str:
