@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from crimelens.cli.app import app
@@ -106,8 +107,25 @@ def test_registered_policy_is_listed_loaded_by_default_and_refused_elsewhere(db:
         assert "the policy was trained" in r.stderr and "Traceback" not in r.output
     r = runner.invoke(app, [*base, "--version", "v9"])
     assert r.exit_code == 2 and "v9" in r.stderr
+    # the promotion rule of a policy: its fairness audit (units per group within the caps on every
+    # shift) and harm prevented relative to mclp-fair in its own simulator, not worse than production's
+    from crimelens.registry import ModelRegistry
+
+    versions = {v: ModelRegistry(reg).get("patrol-rl", v) for v in ("v1", "v2")}
+    for m in versions.values():
+        assert m.bias_audit["tolerance"] == 0.25 and set(m.bias_audit["caps"]) and "passed" in m.bias_audit
+        harm = m.extra["policy"]["evaluation"]["harm_prevented_per_shift_in_simulator"]
+        assert m.metrics["harm_vs_mclp_fair"] == pytest.approx(harm["rl"] / harm["mclp-fair"], abs=1e-4)
+    r = runner.invoke(app, ["models", "promote", "patrol-rl", "--registry", str(reg), "--json"])
+    decision = json.loads(r.stdout)
+    v1, v2 = versions["v1"], versions["v2"]
+    expected = v2.audit_passed and v2.metrics["harm_vs_mclp_fair"] >= v1.metrics["harm_vs_mclp_fair"]
+    assert decision["metric"] == "harm_vs_mclp_fair" and decision["promote"] is expected, decision
+    assert decision["candidate_score"] == v2.metrics["harm_vs_mclp_fair"]
+    assert r.exit_code == (0 if expected else 1) and "Traceback" not in r.output
+    if not expected:  # an admin may still promote, recorded in the alias history
+        r = runner.invoke(app, ["models", "promote", "patrol-rl", "--registry", str(reg), "--force", "--json"])
+        assert r.exit_code == 0 and "forced by" in " ".join(json.loads(r.stdout)["reasons"]), r.output
     # promoted, the candidate becomes what a plain rl schedule uses
-    r = runner.invoke(app, ["models", "promote", "patrol-rl", "--registry", str(reg), "--force", "--json"])
-    assert r.exit_code == 0, r.output
     r = runner.invoke(app, [*base, "--at", "2022-06-13"])
     assert r.exit_code == 0 and json.loads(r.stdout)["policy"] == "patrol-rl@v2", r.output

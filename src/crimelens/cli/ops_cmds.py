@@ -65,17 +65,20 @@ def show(name: NameArg,
 @models_app.command("promote")
 def promote(name: NameArg,
             ref: Annotated[str, typer.Argument(help="Version or alias to promote.")] = "candidate",
-            metric: Annotated[str, typer.Option("--metric", help="Agreed backtest metric.")] = "hit_rate@0.05",
+            metric: Annotated[str | None, typer.Option("--metric", help="Agreed backtest metric (default: the "
+                                                         "kind's: hit_rate@0.05 for forecasters, "
+                                                         "harm_vs_mclp_fair for patrol policies).")] = None,
             tolerance: Annotated[float, typer.Option("--tolerance", help="Allowed shortfall on the metric.")] = 0.0,
             force: Annotated[bool, typer.Option("--force", help="Promote even when the rule refuses "
                                                 "(recorded in the alias history).")] = False,
             registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
     """Make a version production when its backtest is not worse and its bias audit passed."""
-    from crimelens.registry import PromotionRule
+    from crimelens.registry import PromotionRule, metric_for
 
     with errors_to_exit():
         reg = _open(registry)
-        decision = reg.promote(name, ref, rule=PromotionRule(metric=metric, tolerance=tolerance), force=force,
+        agreed = metric or metric_for(reg.get(name, ref).kind)
+        decision = reg.promote(name, ref, rule=PromotionRule(metric=agreed, tolerance=tolerance), force=force,
                                by=os.environ.get("USER", "cli"))
     doc = decision.to_dict()
     verdict = "promoted" if decision.promote else "refused"

@@ -297,17 +297,19 @@ def _save(pol: ThompsonPolicy, report: TrainingReport, cal: Calibrated, st: Sche
     import tempfile
 
     from crimelens.patrol.artifact import save_policy
-    from crimelens.patrol.evaluation import harm_prevented, plan_shifts
+    from crimelens.patrol.evaluation import cap_audit, harm_prevented, plan_shifts
     from crimelens.patrol.schedulers import make_scheduler
 
-    harm = {m: round(float(harm_prevented(cal.city, st.sim, plan_shifts(
-        make_scheduler(m, cal.city, st.sim, policy=pol), cal.estimate)).mean()), 4)
-        for m in ("greedy", "mclp", "mclp-fair", "rl")}
+    plans = {m: plan_shifts(make_scheduler(m, cal.city, st.sim, policy=pol), cal.estimate)
+             for m in ("greedy", "mclp", "mclp-fair", "rl")}
+    harm = {m: round(float(harm_prevented(cal.city, st.sim, p).mean()), 4) for m, p in plans.items()}
+    fairness = cap_audit(cal.city, plans["rl"], cal.estimate, pol.tolerance)
     with tempfile.TemporaryDirectory() as tmp:
         target = path or Path(tmp) / "policy"
         manifest = save_policy(pol, target, training={"settings": st.to_dict(), "report": report.to_dict(),
                                                       "trained_before": origin.isoformat()},
-                               evaluation={"harm_prevented_per_shift_in_simulator": harm})
+                               evaluation={"harm_prevented_per_shift_in_simulator": harm,
+                                           "fairness_audit": fairness})
         registered = None
         if register:
             from crimelens.patrol.registered import register_policy

@@ -22,7 +22,7 @@ import numpy as np
 from scipy.stats import bootstrap
 
 from crimelens.exceptions import InputError
-from crimelens.patrol.schedulers import Scheduler
+from crimelens.patrol.schedulers import Scheduler, group_caps
 from crimelens.patrol.simulator import FloatArray, IntArray, ShiftCity, SimConfig, VecPatrolSim
 
 
@@ -76,6 +76,28 @@ def coverage_fairness(city: ShiftCity, plans: IntArray, reported: FloatArray) ->
                                                "reported_share": round(float(r_share[i]), 5),
                                                "ratio": round(float(ratio[i]), 4)}
                          for i in range(g) if p_share[i] > 0 or r_share[i] > 0}}
+
+
+def cap_audit(city: ShiftCity, plans: IntArray, reported: FloatArray, tolerance: float | None) -> dict[str, Any]:
+    """Whether every shift's plan keeps each group within its fairness cap (:func:`group_caps` on the
+    day's reported crime, the caps the policy plans under), with the day's patrol / reported share
+    ratios of :func:`coverage_fairness`. Without a ``tolerance`` there is no cap and the audit fails.
+
+    Returns ``passed``, ``flagged`` (groups over their cap on some shift), ``max_ratio``,
+    ``max_group``, ``tolerance`` and ``caps`` per group."""
+    fair = coverage_fairness(city, plans, reported)
+    out: dict[str, Any] = {"test": "units per group <= fairness cap on every shift", "tolerance": tolerance,
+                           "max_ratio": round(fair["max_ratio"], 4), "max_group": fair["max_group"]}
+    if tolerance is None:
+        return {**out, "passed": False, "flagged": ["no fairness cap (tolerance unset)"], "caps": {}}
+    g = len(city.group_names)
+    plans = np.asarray(plans, dtype=np.int64)
+    caps = group_caps(city.groups, g, np.asarray(reported, np.float64).reshape(-1, city.n).sum(axis=0),
+                      plans.shape[-1], tolerance)
+    used = np.stack([np.bincount(city.groups[p], minlength=g) for p in plans.reshape(-1, plans.shape[-1])])
+    over = [city.group_names[i] for i in range(g) if used[:, i].max() > caps[i]]
+    return {**out, "passed": not over, "flagged": over,
+            "caps": {city.group_names[i]: int(caps[i]) for i in range(g) if caps[i] > 0}}
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,15 +28,19 @@ def register_policy(registry: ModelRegistry, policy_dir: str | Path, *, by: str 
     root = Path(policy_dir)
     doc = read_manifest(root)
     training: dict[str, Any] = doc.get("training") or {}
-    harm = (doc.get("evaluation") or {}).get("harm_prevented_per_shift_in_simulator") or {}
+    evaluation: dict[str, Any] = doc.get("evaluation") or {}
+    harm = evaluation.get("harm_prevented_per_shift_in_simulator") or {}
     metrics = {f"harm_prevented_per_shift:{k}": float(v) for k, v in harm.items()}
+    if float(harm.get("mclp-fair") or 0) > 0 and "rl" in harm:  # the promotion metric (registry.metric_for)
+        metrics["harm_vs_mclp_fair"] = round(float(harm["rl"]) / float(harm["mclp-fair"]), 4)
     draft = Manifest(
         name=POLICY_NAME, version="", kind="patrol_policy", created_at="",
         training_window={"start": None, "end": training.get("trained_before"), "incidents": None},
         params={"config": doc["config"], "tolerance": doc.get("tolerance"),
                 "training": (training.get("settings") or {}).get("training")},
         data_fingerprint=doc["city"].get("cells_digest"), code_version=_code_version(), metrics=metrics,
-        bias_audit={}, parent=registry.aliases(POLICY_NAME).get("production") if POLICY_NAME in registry.names()
+        bias_audit=dict(evaluation.get("fairness_audit") or {}),  # empty: the promotion rule refuses
+        parent=registry.aliases(POLICY_NAME).get("production") if POLICY_NAME in registry.names()
         else None, artifact=ARRAYS, reason=reason,
         extra={"policy": doc, "policy_version": doc["version"], "grid": doc["city"]["grid"],
                "shifts": doc["city"]["shifts"]},

@@ -21,6 +21,15 @@ from crimelens.registry.manifest import Manifest
 
 #: The agreed metric: hit rate with 5 % of the area flagged, from the rolling backtest.
 DEFAULT_METRIC = "hit_rate@0.05"
+#: The agreed metric per model kind where it is not :data:`DEFAULT_METRIC`: a patrol policy is
+#: judged by the harm it prevents in its simulator relative to the fairness-capped optimiser
+#: (``mclp-fair``) in the same simulator, a ratio comparable across versions trained on other weeks.
+KIND_METRICS = {"patrol_policy": "harm_vs_mclp_fair"}
+
+
+def metric_for(kind: str) -> str:
+    """The agreed promotion metric of a model ``kind``."""
+    return KIND_METRICS.get(kind, DEFAULT_METRIC)
 
 
 @dataclass(frozen=True, slots=True)
