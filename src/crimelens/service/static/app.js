@@ -6,7 +6,6 @@
 (function (CL) {
   const API = CL.API, $ = CL.$, api = CL.api, fmt = CL.fmt, table = CL.table, CONFIG = CL.CONFIG;
   const MARGIN = { l: 50, r: 10, t: 10, b: 40 };
-  let feedAbort = null;
   let alertMsg = "";  // outcome of the last acknowledgement, kept across redraws
   let updates = 0;  // numbered so two redraws within one second still read as a new update
 
@@ -18,7 +17,7 @@
 
   function showLogin(msg) {
     CL.session.token = null; sessionStorage.removeItem("crimelens.token");
-    if (feedAbort) feedAbort.abort();
+    CL.events.stop();
     CL.timeline.stop();
     $("main").hidden = true; $("login-view").hidden = false; $("logout").hidden = true;
     $("whoami").textContent = ""; $("login-error").textContent = msg || "";
@@ -220,36 +219,12 @@
     $("alerts-note").textContent = (alertMsg ? alertMsg + " " : "") + (d.items.length ? d.total + " open." : "No open alerts.");
   }
 
-  async function feed() {
-    if (feedAbort) feedAbort.abort();
-    feedAbort = new AbortController();
-    try {
-      const r = await fetch(API + "/events", { headers: { Authorization: "Bearer " + CL.session.token }, signal: feedAbort.signal });
-      if (!r.ok || !r.body) throw new Error("feed " + r.status);
-      const reader = r.body.getReader();
-      const dec = new TextDecoder();
-      let buf = "";
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buf += dec.decode(value, { stream: true });
-        let i;
-        while ((i = buf.indexOf("\n\n")) >= 0) {
-          const chunk = buf.slice(0, i); buf = buf.slice(i + 2);
-          let ev = "message", data = "";
-          for (const line of chunk.split("\n")) {
-            if (line.startsWith("event:")) ev = line.slice(6).trim();
-            else if (line.startsWith("data:")) data += line.slice(5).trim();
-          }
-          if (ev === "incidents" && data) { addFeed(JSON.parse(data)); refresh(); }
-          if (ev === "alert" && data) { addAlertFeed(JSON.parse(data)); drawAlerts().catch(() => {}); }
-        }
-      }
-    } catch (e) {
-      if (e.name === "AbortError" || !CL.session.token) return;
-    }
-    if (CL.session.token) setTimeout(feed, 3000);
+  /** The live feed: incidents and alerts from the page's one /events reader (CL.events, core.js). */
+  function feed(ev, data) {
+    if (ev === "incidents") { addFeed(data); refresh(); }
+    if (ev === "alert") { addAlertFeed(data); drawAlerts().catch(() => {}); }
   }
+  CL.events.subscribe(feed);
 
   async function start() {
     const me = await api("/auth/me");
@@ -258,7 +233,7 @@
     $("login-view").hidden = true; $("main").hidden = false; $("logout").hidden = false;
     const recent = await api("/incidents?limit=10");
     addFeed({ items: recent.items }, false);
-    feed();
+    CL.events.start();
     drawAlerts().catch(() => {});
     await refresh();
   }

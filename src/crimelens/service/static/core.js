@@ -124,6 +124,78 @@ window.CL = (function () {
     s.value = String(Math.max(0, i));
   }
 
+  /* The page's one reader of GET /events (Server-Sent Events read with fetch, since EventSource
+     cannot send the bearer token). Every panel subscribes a handler(event, data, id); one
+     connection serves them all. Each event id is handed on once: after a dropped connection the
+     reader reconnects with growing delay (from 500 ms up to 4x the server's "retry") and sends
+     Last-Event-ID, so the server replays what was published meanwhile and a replayed id is skipped. */
+  const events = (function () {
+    const E = { handlers: new Set(), watchers: new Set(), lastId: null, abort: null, retryMs: 3000, delay: 500,
+      seen: new Set(), held: false, connected: false, running: false };
+    const note = (up) => { E.connected = up; for (const w of E.watchers) w(up, E.held); };
+
+    function dispatch(chunk) {
+      let ev = "message", data = "", id = null;
+      for (const line of chunk.split("\n")) {
+        if (line.startsWith("id:")) id = line.slice(3).trim();
+        else if (line.startsWith("event:")) ev = line.slice(6).trim();
+        else if (line.startsWith("data:")) data += line.slice(5).trim();
+        else if (line.startsWith("retry:")) E.retryMs = parseInt(line.slice(6), 10) || E.retryMs;
+      }
+      if (id !== null) {
+        if (E.seen.has(id)) return;  // a replayed event already handed on
+        E.seen.add(id); E.lastId = id;
+        if (E.seen.size > 5000) E.seen.delete(E.seen.values().next().value);
+      }
+      if (!data) return;
+      const parsed = JSON.parse(data);
+      for (const h of E.handlers) { try { h(ev, parsed, id); } catch (e) { console.error(e); } }
+    }
+
+    async function connect() {
+      if (!session.token || !E.running) return;
+      const abort = new AbortController();
+      E.abort = abort;
+      const headers = { Authorization: "Bearer " + session.token };
+      if (E.lastId !== null) headers["Last-Event-ID"] = E.lastId;
+      try {
+        const r = await fetch(API + "/events", { headers, signal: abort.signal });
+        if (!r.ok || !r.body) throw new Error("events " + r.status);
+        E.delay = 500; note(true);
+        const reader = r.body.getReader();
+        const dec = new TextDecoder();
+        let buf = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buf += dec.decode(value, { stream: true });
+          let i;
+          while ((i = buf.indexOf("\n\n")) >= 0) { dispatch(buf.slice(0, i)); buf = buf.slice(i + 2); }
+        }
+      } catch (e) { /* dropped, refused or aborted: decided below */ }
+      if (E.abort !== abort) return;  // superseded by stop() or a newer start()
+      note(false);
+      if (E.held || !E.running || !session.token) return;
+      E.delay = Math.min(E.delay * 2, E.retryMs * 4);
+      setTimeout(connect, E.delay);
+    }
+
+    /** Open the page's connection (after sign-in); a second call restarts it. */
+    function start() { stop(); E.running = true; E.held = false; E.delay = 500; connect(); }
+    /** Close it for good (sign-out): the next start() begins afresh, with no Last-Event-ID. */
+    function stop() {
+      E.running = false; const a = E.abort; E.abort = null; if (a) a.abort();
+      E.lastId = null; E.seen.clear(); if (E.connected) note(false);
+    }
+    /** Drop the connection; it reconnects by itself, or with ``hold`` only on resume() (tests cut it so). */
+    function drop(hold) { E.held = !!hold; if (E.abort) E.abort.abort(); }
+    function resume() { if (E.held && E.running) { E.held = false; E.delay = 250; connect(); } }
+    function subscribe(handler) { E.handlers.add(handler); return () => E.handlers.delete(handler); }
+    /** watch(fn): fn(connected, held) on every connect and disconnect. */
+    function watch(fn) { E.watchers.add(fn); return () => E.watchers.delete(fn); }
+    return { subscribe, watch, start, stop, drop, resume, connected: () => E.connected, lastId: () => E.lastId };
+  })();
+
   const fmt = (v, d) => (v === null || v === undefined || Number.isNaN(v)) ? "n/a" : Number(v).toFixed(d || 0);
 
   function table(id, head, rows, caption) {
@@ -144,6 +216,6 @@ window.CL = (function () {
     return t;
   }
 
-  return { API, $, session, api, cached, forget, SCHEMES, state, day, addDays, filterParams, period, lastYear, query,
+  return { API, $, session, api, cached, forget, events, SCHEMES, state, day, addDays, filterParams, period, lastYear, query,
     toUrl, writeUrl, fromUrl, setWeeks, fmt, table, CONFIG: { displaylogo: false, responsive: true } };
 })();

@@ -1,12 +1,11 @@
 /* The "Live" panel: every event of GET /events (incidents, alerts, feed items, jobs) as it arrives,
-   newest first, with its kind, time and category. The stream is read with fetch (EventSource cannot
-   send the bearer token); after a dropped connection it reconnects with growing delay and sends
-   Last-Event-ID, so the server replays what was published meanwhile and nothing is missed.
+   newest first, with its kind, time and category. It subscribes to the page's one reader of the
+   stream (CL.events, core.js), which reconnects with Last-Event-ID so nothing is missed or shown twice.
    Points of incident events are offered to the map as the "live" layer (CL.map.addLayer). */
 (function (CL) {
   "use strict";
   const MAX_ROWS = 50;
-  const L = { lastId: null, abort: null, retryMs: 3000, delay: 500, points: [], seen: new Set(), held: false, connected: false };
+  const L = { points: [] };
 
   function row(kind, at, category, text) {
     const ul = document.getElementById("live-list");
@@ -37,66 +36,21 @@
       row(ev, data.at || new Date().toISOString(), data.kind || data.name || "", "");
     }
     const n = document.getElementById("live-note");
-    if (n) n.textContent = "Connected; last event " + L.lastId + ".";
+    if (n) n.textContent = "Connected; last event " + CL.events.lastId() + ".";
   }
 
-  function parse(chunk) {
-    let ev = "message", data = "", id = null;
-    for (const line of chunk.split("\n")) {
-      if (line.startsWith("id:")) id = line.slice(3).trim();
-      else if (line.startsWith("event:")) ev = line.slice(6).trim();
-      else if (line.startsWith("data:")) data += line.slice(5).trim();
-      else if (line.startsWith("retry:")) L.retryMs = parseInt(line.slice(6), 10) || L.retryMs;
-    }
-    if (id !== null) {
-      if (L.seen.has(id)) return;  // a replayed event already shown
-      L.seen.add(id); L.lastId = id;
-    }
-    if (data) show(ev, JSON.parse(data));
-  }
-
-  async function connect() {
-    if (!CL.session.token) return;
-    L.abort = new AbortController();
-    const headers = { Authorization: "Bearer " + CL.session.token };
-    if (L.lastId !== null) headers["Last-Event-ID"] = L.lastId;
-    try {
-      const r = await fetch(CL.API + "/events", { headers, signal: L.abort.signal });
-      if (!r.ok || !r.body) throw new Error("live " + r.status);
-      L.delay = 500; L.connected = true;
-      const n0 = document.getElementById("live-note");
-      if (n0) n0.textContent = "Connected.";
-      const reader = r.body.getReader();
-      const dec = new TextDecoder();
-      let buf = "";
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buf += dec.decode(value, { stream: true });
-        let i;
-        while ((i = buf.indexOf("\n\n")) >= 0) { parse(buf.slice(0, i)); buf = buf.slice(i + 2); }
-      }
-    } catch (e) {
-      if (!CL.session.token) return;
-    }
-    L.connected = false;
+  function status(up, held) {
     const n = document.getElementById("live-note");
-    if (n) n.textContent = L.held ? "Disconnected." : "Reconnecting…";
-    if (L.held) return;
-    L.delay = Math.min(L.delay * 2, L.retryMs * 4);
-    setTimeout(connect, L.delay);
+    if (n) n.textContent = up ? "Connected." : (held ? "Disconnected." : "Reconnecting…");
   }
 
-  /** Drop the connection; it reconnects on its own (resuming from the last event id), or, with
-      ``hold``, only when resume() is called (how the browser test cuts the stream). */
-  function drop(hold) { L.held = !!hold; if (L.abort) L.abort.abort(); }
-  function resume() { if (L.held) { L.held = false; L.delay = 250; connect(); } }
-
-  CL.live = { drop, resume, points: () => L.points, lastId: () => L.lastId, connected: () => L.connected };
+  const E = CL.events;
+  CL.live = { drop: E.drop, resume: E.resume, points: () => L.points, lastId: E.lastId, connected: E.connected };
+  E.subscribe(show);
+  E.watch(status);
   document.addEventListener("DOMContentLoaded", () => {
     if (CL.map && CL.map.addLayer) CL.map.addLayer("live", () => (L.points.length ? [{ type: "scatter", mode: "markers",
       x: L.points.map((q) => q.lon), y: L.points.map((q) => q.lat), name: "live", hoverinfo: "text",
       text: L.points.map((q) => q.category), marker: { size: 8, symbol: "diamond", color: "#c2185b" } }] : []));
-    const wait = setInterval(() => { if (CL.session.token && CL.session.role) { clearInterval(wait); connect(); } }, 300);
   });
 })(window.CL);
