@@ -29,14 +29,13 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from crimelens.forecast import make
-from crimelens.forecast.auto import DEFAULT_CANDIDATES, Auto, relative_scores
+from crimelens.forecast.auto import DEFAULT_BLENDS, DEFAULT_CANDIDATES, Auto, relative_scores
 from crimelens.forecast.evaluation import block_bootstrap_mean, footprint, score_coverage, study_grid
 from crimelens.forecast.history import Timeline
 from crimelens.geo.grid import SquareGrid
 from forecast import TORONTO, load_toronto
 
 CACHE = Path(os.environ.get("CRIMELENS_STUDY_CACHE", "/tmp/crimelens-forecast-study"))
-ENSEMBLE = ("retro_kde", "sepp", "gbm")
 COVERAGES = (0.01, 0.05)
 
 
@@ -126,12 +125,17 @@ class Cached:
         z = np.load(path)
         self.label = path.stem
         self.names = [str(n) for n in z["names"]]
-        self.scores = z["scores"]
         self.observed = z["observed"]
         self.seen = z["seen"]
         self.truth = z["truth"] if bool(z["has_truth"]) else None
         self.n = self.observed.shape[0]
-        self.shares = np.stack([[_shares(self.scores[j, i]) for i in range(self.n)] for j in range(len(self.names))])
+        self.shares = np.stack([[_shares(z["scores"][j, i]) for i in range(self.n)] for j in range(len(self.names))])
+        # the blends auto tries (the equal-share mean of their parts), as further candidates
+        blends = [(b, [self.names.index(p) for p in parts]) for b, parts in DEFAULT_BLENDS]
+        self.shares = np.concatenate([self.shares, np.stack([self.shares[idx].mean(axis=0) for _, idx in blends])])
+        self.scores = self.shares
+        self.names += [b for b, _ in blends]
+        self.singles = [str(n) for n in z["names"]]
         self._inner: dict[tuple[int, int], np.ndarray] = {}
 
     def inner_hits(self, i: int, k: int) -> np.ndarray:
@@ -158,11 +162,12 @@ def replay(d: Cached, est: Auto, weeks: int) -> dict[str, np.ndarray]:
     ``est``'s rule and inner folds), over the last ``weeks`` origins."""
     folds = range(d.n - weeks, d.n)
     inner = int(est.inner_folds)
-    idx = [d.names.index(n) for n in ENSEMBLE]
     out: dict[str, np.ndarray] = {}
-    for j, n in enumerate(d.names):
+    for j, n in enumerate(d.names):  # the single models and ``ensemble``
         out[n] = np.array([[d.outer(d.shares[j, i], i, c) for i in folds] for c in COVERAGES])
-    out["ensemble"] = np.array([[d.outer(d.shares[idx, i].mean(axis=0), i, c) for i in folds] for c in COVERAGES])
+    members = list(dict.fromkeys(est.candidates))
+    names = [*members, *est.active_blends(members)]
+    cand = [d.names.index(n) for n in names]
     if d.truth is not None:
         out["truth"] = np.array([[d.outer(d.truth[i], i, c) for i in folds] for c in COVERAGES])
     cov_idx = [COVERAGES.index(c) for c in est.coverages]
@@ -170,12 +175,12 @@ def replay(d: Cached, est: Auto, weeks: int) -> dict[str, np.ndarray]:
     for k, i in enumerate(folds):
         rows = []
         for jj in range(1, min(inner, i) + 1):  # the cache holds the origins before the first
-            p = d.inner_hits(i, i - jj)[cov_idx]  # coverages x candidates
+            p = d.inner_hits(i, i - jj)[cov_idx][:, cand]  # coverages x candidates
             if not np.isnan(p).any():
                 rows.append(p)
-        z = relative_scores(np.asarray(rows).reshape(len(rows), len(cov_idx), len(d.names)), est.normalise)
-        w, _, _ = est.weigh(z, d.names)
-        s = sum(w[n] * d.shares[j, i] for j, n in enumerate(d.names) if w[n] > 0)
+        z = relative_scores(np.asarray(rows).reshape(len(rows), len(cov_idx), len(names)), est.normalise)
+        w, _, _ = est.weigh(z, names)
+        s = sum(w[n] * d.shares[j, i] for j, n in zip(cand, names, strict=True) if w[n] > 0)
         for c, cov in enumerate(COVERAGES):
             auto[c, k] = d.outer(np.asarray(s), i, cov)
     out["auto"] = auto
@@ -199,11 +204,13 @@ def cmd_replay(args: argparse.Namespace) -> None:
         if "coverages" in params:
             params["coverages"] = tuple(params["coverages"])
         variants[key] = params
+    lo, _, hi = (args.folds or ":").partition(":")
+    part = slice(int(lo) if lo else None, int(hi) if hi else None)
     rows = []
     for d in data:
         for vname, params in variants.items():
             est = Auto(**params)  # type: ignore[arg-type]
-            res = replay(d, est, args.weeks)
+            res = {k: v[:, part] for k, v in replay(d, est, args.weeks).items()}
             singles = [n for n in res if n not in ("auto", "truth")]
             for c, cov in enumerate(COVERAGES):
                 best = max(singles, key=lambda n: res[n][c].mean())
@@ -211,6 +218,7 @@ def cmd_replay(args: argparse.Namespace) -> None:
                        "best_pai": round(float(res[best][c].mean()), 2),
                        "auto_pai": round(float(res["auto"][c].mean()), 2),
                        "auto_vs_best": _rel(res["auto"][c], res[best][c]),
+                       "rel": float(res["auto"][c].mean() / res[best][c].mean() - 1),
                        "auto_vs_retro": _rel(res["auto"][c], res["retro_count"][c])}
                 if "truth" in res:
                     gain = res["truth"][c].mean() - res["retro_count"][c].mean()
@@ -220,6 +228,11 @@ def cmd_replay(args: argparse.Namespace) -> None:
                 print(row, flush=True)
     frame = pd.DataFrame(rows)
     frame.to_csv(CACHE / "replay.csv", index=False)
+    summary = frame.groupby("variant", sort=False)["rel"].agg(["mean", "min"])
+    summary["within_2pct"] = frame.groupby("variant", sort=False)["rel"].apply(lambda r: int((r >= -0.02).sum()))
+    summary["rows"] = frame.groupby("variant", sort=False)["rel"].size()
+    print(f"auto vs best single model, folds {args.folds or 'all'} of the last {args.weeks}:")
+    print(summary.round(4).to_string())
 
 
 def main() -> None:
@@ -230,6 +243,7 @@ def main() -> None:
     p.add_argument("--inner", type=int, default=26, help="cache: weekly origins before the first")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--force", action="store_true")
+    p.add_argument("--folds", default=None, help="replay: report only these of the folds, a slice 'a:b' (0-based)")
     p.add_argument("--only", default=None, help="replay: only cached data sets whose name contains one of these")
     p.add_argument("--categories", default=None, help="cache: only these Toronto categories")
     p.add_argument("--variant", dest="variants", action="append",

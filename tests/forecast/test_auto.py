@@ -17,6 +17,7 @@ from crimelens.forecast.history import History
 from crimelens.geo.grid import SquareGrid
 
 CHEAP = ("retro_count", "retro_kde", "prospective", "sepp", "recent")
+BLENDS = {"mix": ("retro_kde", "sepp")}  # a cheap stand-in for the default ensemble blend (gbm is slow)
 X0, Y0, CELL, SIDE = 440_000.0, 4_630_000.0, 100.0, 20
 
 
@@ -42,8 +43,8 @@ def moving_hotspots(seed: int = 3, weeks: int = 70) -> pd.DataFrame:
 
 
 def _auto(**kw: object) -> Auto:
-    params: dict[str, object] = {"candidates": CHEAP, "inner_folds": 8, "min_category_incidents": 500,
-                                 "cell_size": CELL}
+    params: dict[str, object] = {"candidates": CHEAP, "blends": BLENDS, "inner_folds": 8,
+                                 "min_category_incidents": 500, "cell_size": CELL}
     params.update(kw)
     est = make("auto", **params)
     assert isinstance(est, Auto)
@@ -128,15 +129,16 @@ def test_memo_reuses_the_outer_fits(incidents: pd.DataFrame, grid: SquareGrid) -
     models["auto"] = _auto(per_category=False, inner_folds=4)
     rep = backtest(models, incidents, split, grid=grid)  # type: ignore[arg-type]
     fit_s = rep.folds.groupby(["model", "fold"])["fit_s"].first().unstack()
-    # after the first origins, auto only reads the memo
-    assert fit_s.loc["auto", 6:].mean() < 0.5 * fit_s.loc["auto", 0]
+    # after the first origins, auto only reads the memo (median: one fold can stall on a busy machine)
+    assert fit_s.loc["auto", 6:].median() < 0.5 * fit_s.loc["auto", 0]
     assert len(memo._MEMO) < len(split.folds()) * (len(CHEAP) + 1) + 4 * len(CHEAP) + 1
 
 
 def test_thin_evidence_gives_equal_weights(incidents: pd.DataFrame, origin: pd.Timestamp) -> None:
     est = _auto(inner_folds=2, per_category=False).fit(incidents, until=origin)
     (group,) = est.explain()["groups"]
-    assert list(group["weights"].values()) == pytest.approx([1 / len(CHEAP)] * len(CHEAP))
+    assert list(group["weights"]) == [*CHEAP, "mix"]
+    assert list(group["weights"].values()) == pytest.approx([1 / (len(CHEAP) + 1)] * (len(CHEAP) + 1))
     assert "equal weights" in group["reason"]
 
 
@@ -210,3 +212,53 @@ def test_thin_evidence_shrinks_towards_the_prior() -> None:
     sharp = _auto(candidates=names, prior={"retro_kde": 3.0, "recent": 0.5}, sharpness=3.0).weigh(z, names)[0]
     assert sharp["retro_count"] > soft["retro_count"] + 0.2
     assert sharp["retro_count"] > 0.5
+
+
+def test_a_blend_is_the_ensemble_of_its_parts(incidents: pd.DataFrame, grid: SquareGrid,
+                                              origin: pd.Timestamp) -> None:
+    """The blend candidate is ``ensemble`` of its parts, from the same fits, weighted like any candidate."""
+    from crimelens.forecast.ensemble import Ensemble
+    from crimelens.forecast.retro_kde import RetroKDE
+    from crimelens.forecast.sepp import SEPP
+
+    names = ("retro_kde", "sepp")
+    est = _auto(candidates=names, per_category=False, power=False, grid=grid).fit(incidents, until=origin)
+    (group,) = est.explain()["groups"]
+    w = group["weights"]
+    assert set(w) == {"retro_kde", "sepp", "mix"} and abs(sum(w.values()) - 1) < 1e-9
+    assert "mix" in group["relative_pai"] and "mix" in group["t_vs_leader"]
+    share = {n: _share(make(n, grid=grid).fit(incidents, until=origin).predict(horizon="7d").score) for n in names}
+    ens = Ensemble(members=(RetroKDE(), SEPP()), grid=grid).fit(incidents, until=origin)
+    mix = _share(ens.predict(horizon="7d").score)
+    assert np.allclose(mix, (share["retro_kde"] + share["sepp"]) / 2)
+    expected = w["retro_kde"] * share["retro_kde"] + w["sepp"] * share["sepp"] + w["mix"] * mix
+    assert np.allclose(_share(est.predict(horizon="7d").score), expected)
+
+
+def _share(score: np.ndarray) -> np.ndarray:
+    return score / score.sum()
+
+
+def test_blends_need_their_parts_and_a_free_name() -> None:
+    est = _auto()
+    assert est.active_blends(list(CHEAP)) == {"mix": ("retro_kde", "sepp")}
+    assert est.active_blends(["retro_kde", "recent"]) == {}  # sepp missing: the blend is skipped
+    assert Auto().active_blends(list(CHEAP)) == {}  # the default ensemble blend needs gbm
+    assert Auto().active_blends([*CHEAP, "gbm"]) == {"ensemble": ("retro_kde", "sepp", "gbm")}
+    with pytest.raises(Exception, match="clashes"):
+        _auto(blends={"sepp": ("retro_kde", "recent")}).active_blends(list(CHEAP))
+
+
+def test_leader_selection_puts_all_weight_on_the_leader() -> None:
+    names = ["retro_count", "retro_kde", "mix"]
+    rng = np.random.default_rng(1)
+    z = 1.0 + rng.normal(0.0, 0.05, (12, 3))
+    z[:, 2] += 0.02
+    w, _, reason = _auto(select="leader").weigh(z, names)
+    lead = names[int(np.argmax(z.mean(axis=0)))]
+    assert w == {n: float(n == lead) for n in names}
+    assert f"leader {lead}" in reason and "all weight on the leader" in reason
+    soft, _, _ = _auto().weigh(z, names)
+    assert sum(v > 0 for v in soft.values()) > 1  # the default weights several
+    with pytest.raises(Exception, match="select"):
+        _auto(select="best").weigh(z, names)

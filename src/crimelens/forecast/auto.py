@@ -49,8 +49,13 @@ from crimelens.forecast.history import FloatArray, History, IntArray, parse_hori
 from crimelens.forecast.surface import RiskSurface
 from crimelens.geo.grid import SquareGrid
 
-#: Candidates tried by default (``ensemble`` is left out: ``auto`` weights its members itself).
+#: Candidates tried by default (``ensemble`` is tried as a blend, below, not refitted as a model).
 DEFAULT_CANDIDATES: tuple[str, ...] = ("retro_count", "retro_kde", "prospective", "sepp", "gbm", "recent")
+#: Blends tried as further candidates: the equal-share mean of their parts' surfaces, computed from
+#: the parts' (memoised) fits, so nearly free. ``ensemble`` is :mod:`crimelens.forecast.ensemble`'s
+#: default, which is not the same as ``exp(t)`` weights on its members.
+DEFAULT_BLENDS: tuple[tuple[str, tuple[str, ...]], ...] = (("ensemble", ("retro_kde", "sepp", "gbm")),)
+Blends = Mapping[str, Sequence[str]] | Sequence[tuple[str, Sequence[str]]]
 _POWERS = np.round(np.arange(0.5, 1.55, 0.05), 2)
 
 
@@ -109,6 +114,10 @@ class Auto(Forecaster):
     ----------
     candidates : sequence of str
         Registry names of the candidate models.
+    blends : mapping of str to sequence of str, or (name, parts) pairs
+        Further candidates, each the equal-share mean of the surfaces of some of ``candidates``
+        (from the same fits: no extra fitting). A blend whose parts are not all candidates is
+        skipped. Default: ``ensemble`` = ``retro_kde``, ``sepp``, ``gbm``.
     inner_folds : int
         Inner origins ``T - h, ..., T - inner_folds·h``.
     coverages : sequence of float
@@ -136,6 +145,8 @@ class Auto(Forecaster):
         Recalibrate the shape with a power ``b`` when there is one group of categories (else, and
         always with several groups, ``b = 1``: a power per group would reorder cells across groups,
         which cost 5 % PAI at 1 % on the synthetic city; the total is scaled either way).
+    select : {"weights", "leader"}
+        ``"weights"``: the ``exp(t)`` weights; ``"leader"``: all weight on the inner folds' leader.
     n_jobs : int
         Threads for candidates that take them.
     cell_size : float
@@ -151,13 +162,15 @@ class Auto(Forecaster):
 
     name = "auto"
 
-    def __init__(self, *, candidates: Sequence[str] = DEFAULT_CANDIDATES, inner_folds: int = 12,
+    def __init__(self, *, candidates: Sequence[str] = DEFAULT_CANDIDATES, blends: Blends = DEFAULT_BLENDS,
+                 inner_folds: int = 12,
                  coverages: Sequence[float] = (0.01, 0.05), drop_t: float = 2.0, min_folds: int = 3,
                  per_category: bool = True, min_category_incidents: int = 1500, horizon: str | float = "7d",
                  normalise: str = "all", sharpness: float = 1.0, prior: Mapping[str, float] | None = None,
-                 power: bool = True,
+                 power: bool = True, select: str = "weights",
                  n_jobs: int = 1, cell_size: float = 200.0, grid: SquareGrid | None = None) -> None:
         self.candidates = candidates
+        self.blends = blends
         self.inner_folds = inner_folds
         self.coverages = coverages
         self.drop_t = drop_t
@@ -169,6 +182,7 @@ class Auto(Forecaster):
         self.sharpness = sharpness
         self.prior = prior
         self.power = power
+        self.select = select
         self.n_jobs = n_jobs
         self.cell_size = cell_size
         self.grid = grid
@@ -183,6 +197,18 @@ class Auto(Forecaster):
         # the horizon in days, as the backtest sets it, so memo keys match the outer fits
         h = parse_horizon(self.horizon)
         return {n: make(n, grid=grid, horizon=h, n_jobs=self.n_jobs) for n in names}
+
+    def active_blends(self, members: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        """The blends whose parts are all among ``members`` (name -> parts)."""
+        out: dict[str, tuple[str, ...]] = {}
+        for name, parts in dict(self.blends).items():
+            if name in members or name == "auto":
+                raise InputError(f"auto's blend {name!r} clashes with a candidate's name")
+            if not parts:
+                raise InputError(f"auto's blend {name!r} has no parts")
+            if all(p in members for p in parts):
+                out[name] = tuple(parts)
+        return out
 
     def _groups(self, history: History) -> list[tuple[int, ...]]:
         n_cat = len(history.categories)
@@ -217,7 +243,8 @@ class Auto(Forecaster):
 
     def _choose(self, history: History, members: dict[str, Forecaster], area: IntArray, h: float,
                 group: tuple[int, ...]) -> tuple[Choice, dict[str, FloatArray]]:
-        names = list(members)
+        blends = self.active_blends(list(members))
+        names = [*members, *blends]
         cats = tuple(history.categories[c] for c in group)
         hits: list[FloatArray] = []  # fold -> (coverage x candidate) incidents captured
         calib: list[tuple[FloatArray, float]] = []  # observed counts and predicted total per fold
@@ -229,7 +256,8 @@ class Auto(Forecaster):
             y = observed[area]
             if y.sum() <= 0:
                 continue
-            scores = {n: memo.score(m, past, h)[area] for n, m in members.items()}
+            scores = {n: v[area] for n, v in _with_blends(
+                {n: memo.score(m, past, h) for n, m in members.items()}, blends).items()}
             hits.append(np.array([[score_coverage(scores[n], y, cov).n for n in names] for cov in self.coverages]))
             parts.append(scores)
             calib.append((y, past.rate_per_day() * h))
@@ -240,7 +268,11 @@ class Auto(Forecaster):
         power, scale = _recalibrate(weights, names, parts, calib, powers=powers)
         # shares do not depend on the window length (scores scale with it), so the kept candidates'
         # surfaces are computed once here, for the fit horizon
-        shares = {n: _shares(memo.score(m, history, h)) for n, m in members.items() if weights[n] > 0}
+        kept = {n for n in names if weights[n] > 0}
+        needed = {p for n in kept for p in blends.get(n, (n,))}
+        shares = _with_blends({n: _shares(memo.score(m, history, h)) for n, m in members.items() if n in needed},
+                              {b: parts for b, parts in blends.items() if b in kept})
+        shares = {n: v for n, v in shares.items() if n in kept}
         rel = {n: float(z[:, i].mean()) if len(z) else float("nan") for i, n in enumerate(names)}
         return Choice(cats, weights, rel, t, len(z), power, scale, reason), shares
 
@@ -261,16 +293,19 @@ class Auto(Forecaster):
         sd = d.std(axis=0, ddof=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             t = np.where(sd > 0, d.mean(axis=0) / (sd / np.sqrt(n)), np.where(d.mean(axis=0) < 0, -np.inf, 0.0))
+        if self.select not in ("weights", "leader"):
+            raise InputError(f"select must be 'weights' or 'leader', got {self.select!r}")
         raw = np.where(t < -float(self.drop_t), 0.0, prior * np.exp(np.clip(float(self.sharpness) * t, -50, 0)))
-        if raw.sum() <= 0:
+        if self.select == "leader" or raw.sum() <= 0:
             raw = np.where(np.arange(len(names)) == lead, 1.0, 0.0)
         raw = raw / raw.sum()
         w = {m: float(v) for m, v in zip(names, raw, strict=True)}
         kept = [m for m in names if w[m] > 0]
         dropped = [m for m in names if w[m] == 0]
-        reason = (f"leader {names[lead]} over {n} inner folds; weights exp(t) of the paired PAI difference "
-                  f"to the leader; kept {', '.join(kept)}")
-        if dropped:
+        how = "all weight on the leader" if self.select == "leader" else \
+            "weights exp(t) of the paired PAI difference to the leader"
+        reason = f"leader {names[lead]} over {n} inner folds; {how}; kept {', '.join(kept)}"
+        if dropped and self.select == "weights":
             reason += f"; dropped (more than {self.drop_t:g} SE behind) {', '.join(dropped)}"
         return w, {m: float(v) for m, v in zip(names, t, strict=True)}, reason
 
@@ -323,6 +358,14 @@ def _shares(score: FloatArray) -> FloatArray:
     s = np.clip(np.nan_to_num(np.asarray(score, dtype=np.float64)), 0.0, None)
     total = s.sum()
     return s / total if total > 0 else s
+
+
+def _with_blends(scores: dict[str, FloatArray], blends: Mapping[str, Sequence[str]]) -> dict[str, FloatArray]:
+    """``scores`` plus each blend: the mean of its parts' shares (as in ``ensemble``)."""
+    out = dict(scores)
+    for name, parts in blends.items():
+        out[name] = np.mean([_shares(scores[p]) for p in parts], axis=0)
+    return out
 
 
 def _combine(weights: dict[str, float], shares: dict[str, FloatArray]) -> FloatArray:
