@@ -148,19 +148,20 @@ class UnitResult:
 
         ``include`` selects units (default all). The parameters ride along as a foreign member.
         """
-        geoms = self.units.geometries_wgs84()
         ids = _id_for_json(self.units)
         keep = np.ones(self.units.n, bool) if include is None else np.asarray(include, bool)
+        picked = np.flatnonzero(keep)
+        geoms = self.units.geometries_wgs84(picked)  # only the units kept: a few hot cells of a large grid
         cols = {k: v.tolist() for k, v in self.values.items()}
         counts = self.units.counts.tolist()
         feats = []
-        for i in np.flatnonzero(keep):
+        for g, i in enumerate(picked):
             props: dict[str, Any] = {"cell_id": ids[i], "count": _num(counts[i])}
             for k, v in cols.items():
                 props[k] = _jsonable(v[i])
             if self.class_column in cols:
                 props["color"] = self.palette.get(str(cols[self.class_column][i]), "#F7F7F2")
-            feats.append({"type": "Feature", "geometry": geoms[i], "properties": props})
+            feats.append({"type": "Feature", "geometry": geoms[g], "properties": props})
         return {"type": "FeatureCollection", "features": feats, "parameters": _jsonable(self.parameters)}
 
     def class_counts(self) -> dict[str, int]:

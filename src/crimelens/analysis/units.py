@@ -95,14 +95,16 @@ class UnitCounts:
             return f"H3 resolution {_h3_res(self.ids)} hexagons"
         return "areas" if self.kind == "area" else "polygons"
 
-    def geometries_wgs84(self) -> list[dict[str, Any] | None]:
-        """GeoJSON geometry of each unit in WGS84 (``None`` for areas without geometry)."""
+    def geometries_wgs84(self, which: npt.NDArray[np.int64] | None = None) -> list[dict[str, Any] | None]:
+        """GeoJSON geometry of each unit (or of the units at positions ``which``) in WGS84
+        (``None`` for areas without geometry)."""
+        pick = np.arange(self.n) if which is None else np.asarray(which, np.int64)
         if self.kind == "grid" and self.grid is not None:
-            rings = self.grid.polygons_wgs84(np.asarray(self.ids, np.int64))
+            rings = self.grid.polygons_wgs84(np.asarray(self.ids, np.int64)[pick])
             return [{"type": "Polygon", "coordinates": [ring]} for ring in rings]
         if self.shapes is not None:
-            return list(self.shapes)
-        return [None] * self.n
+            return [self.shapes[i] for i in pick]
+        return [None] * len(pick)
 
     def weights(
         self,

@@ -88,4 +88,5 @@ class SquareGrid:
         ys = np.stack([ya, ya, ya + s, ya + s, ya], axis=1)
         lon, lat = to_wgs84(xs.ravel(), ys.ravel(), self.crs)
         lon, lat = lon.reshape(xs.shape), lat.reshape(ys.shape)
-        return [[[float(a), float(b)] for a, b in zip(lo, la, strict=True)] for lo, la in zip(lon, lat, strict=True)]
+        rings: list[list[list[float]]] = np.stack((lon, lat), axis=-1).tolist()  # C-level, not a loop per point
+        return rings

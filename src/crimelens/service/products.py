@@ -94,7 +94,11 @@ def compstat(store: DuckDBStore, flt: IncidentFilter, as_of: str | None = None) 
 
 def density_cells(store: DuckDBStore, flt: IncidentFilter, cell_m: float) -> dict[str, Any]:
     """Incident counts on square cells of each source's metric CRS, as a WGS84 FeatureCollection."""
-    counts = store.counts(["crs", f"cell:{cell_m:g}"], flt)
+    return _cell_features(store.counts(["crs", f"cell:{cell_m:g}"], flt), cell_m)
+
+
+def _cell_features(counts: pd.DataFrame, cell_m: float) -> dict[str, Any]:
+    """Cell counts (``crs``, ``cell_x``, ``cell_y``, ``count``) as WGS84 square polygons."""
     feats: list[dict[str, Any]] = []
     for crs, part in counts.dropna(subset=["crs"]).groupby("crs"):
         grid = grid_from_cells(part["cell_x"], part["cell_y"], cell_m, str(crs))
@@ -184,10 +188,11 @@ def fallback_forecast(
     end = pd.Timestamp(last).tz_convert("UTC") + pd.Timedelta(seconds=1)
     window = IncidentFilter(start=(end - pd.Timedelta(days=28)).to_pydatetime(), end=end.to_pydatetime(),
                             categories=flt.categories, sources=flt.sources, areas=flt.areas)
-    cells = density_cells(store, window, cell_m)
-    feats = sorted(cells["features"], key=lambda f: -f["properties"]["count"])
-    keep = feats[: max(1, int(len(feats) * top_share))] if feats else []
-    total = sum(f["properties"]["count"] for f in feats) or 1
+    every = store.counts(["crs", f"cell:{cell_m:g}"], window).dropna(subset=["crs"])
+    total = int(every["count"].sum()) or 1
+    top = every.nlargest(max(1, int(len(every) * top_share)), "count", keep="first") if len(every) else every
+    # outlines of the kept cells only (the fallback keeps 2% of a month's cells)
+    keep = sorted(_cell_features(top, cell_m)["features"], key=lambda f: -f["properties"]["count"])
     for rank, f in enumerate(keep, 1):
         f["properties"].update(rank=rank, score=f["properties"]["count"] / total)
     return {"type": "FeatureCollection", "features": keep, "parameters": {
