@@ -32,10 +32,12 @@ import numpy as np
 import pandas as pd
 
 from crimelens.forecast import Forecaster, available, make
+from crimelens.forecast.auto import Auto
 from crimelens.forecast.evaluation import RollingOrigin, backtest, footprint, score_coverage, study_grid
 from crimelens.forecast.evaluation.leaderboard import write_leaderboard
 from crimelens.forecast.history import FloatArray, History, Timeline
 from crimelens.geo.crs import to_local
+from crimelens.geo.grid import SquareGrid
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("CRIMELENS_SHARED", REPO.parent / "shared")) / "datasets"
@@ -56,12 +58,17 @@ def load_toronto(path: Path = TORONTO) -> pd.DataFrame:
                          "neighbourhood": raw["Neighbourhood"], "crs": "EPSG:32617"})
 
 
+#: ``auto`` variants by bench name: one set of weights for all categories; without the blend candidates
+VARIANTS: dict[str, dict[str, object]] = {"auto_pooled": {"per_category": False}, "auto_noblend": {"blends": {}}}
+
+
 def _models(names: str, jobs: int) -> dict[str, Forecaster]:
-    """Models by name; ``auto_pooled`` is ``auto`` with one set of weights for all categories."""
-    pooled = "auto_pooled" in names.split(",")
-    out = {n: make(n, n_jobs=jobs) for n in available(",".join(n for n in names.split(",") if n != "auto_pooled"))}
-    if pooled:
-        out["auto_pooled"] = make("auto", n_jobs=jobs, per_category=False)
+    """Models by name, and the ``auto`` variants of :data:`VARIANTS`."""
+    asked = names.split(",")
+    out = {n: make(n, n_jobs=jobs) for n in available(",".join(n for n in asked if n not in VARIANTS))}
+    for v, params in VARIANTS.items():
+        if v in asked:
+            out[v] = make("auto", n_jobs=jobs, **params)
     return out
 
 
@@ -92,7 +99,8 @@ class TrueIntensity(Forecaster):
 
     name = "truth"
 
-    def __init__(self, *, table: pd.DataFrame | None = None, cell_size: float = 250.0, grid: object = None) -> None:
+    def __init__(self, *, table: pd.DataFrame | None = None, cell_size: float = 250.0,
+                 grid: SquareGrid | None = None) -> None:
         self.table = table
         self.cell_size = cell_size
         self.grid = grid
@@ -203,8 +211,10 @@ def cmd_counts(args: argparse.Namespace) -> None:
 
     data = load_toronto()
     series = count_series(data, "neighbourhood", freq="W", start="2018-01-01", end="2022-01-03")
-    origins = [series.index.get_loc(pd.Timestamp(d)) for d in pd.date_range("2021-01-04", "2021-12-06",
-                                                                            freq=f"{args.count_step}D")]
+    found = series.index.get_indexer(pd.date_range("2021-01-04", "2021-12-06", freq=f"{args.count_step}D"))
+    if (found < 0).any():
+        raise SystemExit("counts: an origin is not a week of the series")
+    origins = [int(i) for i in found]
     models = {"seasonal_naive": SeasonalNaive(), "ets": ETS(), "arima": ARIMA(), "global_gbm": GlobalGBM()}
     parts = []
     for name, model in models.items():
@@ -250,7 +260,9 @@ def cmd_transfer(args: argparse.Namespace) -> None:
             last = (data["occurred_at"].max() - pd.Timedelta(days=7)).floor("D")
             last = last - pd.Timedelta(days=last.day_of_week)
             start = last - step * (args.weeks - 1)
-            models["truth"] = TrueIntensity(table=extra["truth"])
+            truth = extra["truth"]
+            assert isinstance(truth, pd.DataFrame)
+            models["truth"] = TrueIntensity(table=truth)
         else:
             start = pd.Timestamp(args.start, tz="UTC")
         splitter = RollingOrigin(start, start + step * (args.weeks - 1), horizon="7d", step=step_text)
@@ -260,10 +272,11 @@ def cmd_transfer(args: argparse.Namespace) -> None:
         wall = time.perf_counter() - t0
         f = report.folds
         per_fold = f[np.isclose(f["coverage"], args.coverage[0])].groupby("model")[["fit_s", "predict_s"]].mean()
-        auto_cost = float(per_fold.loc["auto"].sum()) if "auto" in per_fold.index else float("nan")
+        auto_cost = float(per_fold.loc["auto"].to_numpy().sum()) if "auto" in per_fold.index else float("nan")
         pick = ""
         if "auto" in models:
             est = make("auto", n_jobs=args.jobs, grid=extra.get("grid"), cell_size=args.cell)
+            assert isinstance(est, Auto)
             est.fit(data, until=splitter.folds()[-1].origin)
             pick = "; ".join(
                 f"{'+'.join(g['categories']) if len(g['categories']) < 3 else 'pooled'}: "
@@ -271,12 +284,13 @@ def cmd_transfer(args: argparse.Namespace) -> None:
                 for g in est.explain()["groups"])
         for cov in args.coverage:
             sub = f[np.isclose(f["coverage"], cov)].pivot_table(index="fold", columns="model", values="pai")
-            singles = [m for m in sub.columns if m not in ("auto", "auto_pooled", "truth")]
+            autos = ("auto", *VARIANTS)
+            singles = [m for m in sub.columns if m not in (*autos, "truth")]
             best = max(singles, key=lambda m: sub[m].mean())
             row: dict[str, object] = {"data": label, "coverage": cov, "folds": len(sub), "best": best,
                                       "best_pai": round(float(sub[best].mean()), 2), "pick": pick,
                                       "wall_s": round(wall), "auto_s_per_fold": round(auto_cost, 2)}
-            for a in ("auto", "auto_pooled"):
+            for a in autos:
                 for ref, key in ((best, f"{a}_vs_best"), ("retro_count", f"{a}_vs_retro")):
                     if a in sub and ref in sub:
                         mean, lo, hi = block_bootstrap_mean((sub[a] - sub[ref]).to_numpy(), n_boot=2000)
@@ -328,7 +342,7 @@ def cmd_segments(args: argparse.Namespace) -> None:
 
     city = network_city(seed=args.seed)
     inc = city.incidents
-    net = StreetNetwork.from_lines(city.lines, city.crs)
+    net = StreetNetwork.from_lines(list(city.lines), city.crs)
     snapped = snap_incidents(inc, net, tolerance=30.0)
     split = RollingOrigin("2023-01-02", "2023-12-25", horizon="7d")
     rep = backtest_segments(segment_models("all"), snapped, split, coverages=args.coverage,

@@ -204,35 +204,45 @@ def cmd_replay(args: argparse.Namespace) -> None:
         if "coverages" in params:
             params["coverages"] = tuple(params["coverages"])
         variants[key] = params
-    lo, _, hi = (args.folds or ":").partition(":")
-    part = slice(int(lo) if lo else None, int(hi) if hi else None)
+    parts = {text: slice(*(int(v) if v else None for v in text.partition(":")[::2]))
+             for text in (args.folds or ":").split(",")}
     rows = []
     for d in data:
         for vname, params in variants.items():
             est = Auto(**params)  # type: ignore[arg-type]
-            res = {k: v[:, part] for k, v in replay(d, est, args.weeks).items()}
-            singles = [n for n in res if n not in ("auto", "truth")]
-            for c, cov in enumerate(COVERAGES):
-                best = max(singles, key=lambda n: res[n][c].mean())
-                row = {"data": d.label, "variant": vname, "cov": cov, "best": best,
-                       "best_pai": round(float(res[best][c].mean()), 2),
-                       "auto_pai": round(float(res["auto"][c].mean()), 2),
-                       "auto_vs_best": _rel(res["auto"][c], res[best][c]),
-                       "rel": float(res["auto"][c].mean() / res[best][c].mean() - 1),
-                       "auto_vs_retro": _rel(res["auto"][c], res["retro_count"][c])}
-                if "truth" in res:
-                    gain = res["truth"][c].mean() - res["retro_count"][c].mean()
-                    row["share_truth_gain"] = round(float((res["auto"][c].mean() - res["retro_count"][c].mean())
-                                                          / gain), 2)
-                rows.append(row)
-                print(row, flush=True)
+            full = replay(d, est, args.weeks)
+            for text, part in parts.items():
+                res = {k: v[:, part] for k, v in full.items()}
+                rows.extend(_rows(d.label, vname, text, res))
     frame = pd.DataFrame(rows)
     frame.to_csv(CACHE / "replay.csv", index=False)
-    summary = frame.groupby("variant", sort=False)["rel"].agg(["mean", "min"])
-    summary["within_2pct"] = frame.groupby("variant", sort=False)["rel"].apply(lambda r: int((r >= -0.02).sum()))
-    summary["rows"] = frame.groupby("variant", sort=False)["rel"].size()
-    print(f"auto vs best single model, folds {args.folds or 'all'} of the last {args.weeks}:")
-    print(summary.round(4).to_string())
+    for text in parts:
+        sub = frame[frame["folds"] == text].groupby("variant", sort=False)["rel"]
+        summary = sub.agg(["mean", "min"])
+        summary["within_2pct"] = sub.apply(lambda r: int((r >= -0.02).sum()))
+        summary["rows"] = sub.size()
+        print(f"auto vs best single model (relative PAI), folds {text} of the last {args.weeks}:")
+        print(summary.round(4).to_string(), flush=True)
+
+
+def _rows(label: str, variant: str, folds: str, res: dict[str, np.ndarray]) -> list[dict[str, object]]:
+    """One row per coverage: the best single model and ``auto`` against it and ``retro_count``."""
+    singles = [n for n in res if n not in ("auto", "truth")]
+    rows: list[dict[str, object]] = []
+    for c, cov in enumerate(COVERAGES):
+        best = max(singles, key=lambda n: res[n][c].mean())
+        row: dict[str, object] = {
+            "data": label, "variant": variant, "folds": folds, "cov": cov, "best": best,
+            "best_pai": round(float(res[best][c].mean()), 2), "auto_pai": round(float(res["auto"][c].mean()), 2),
+            "auto_vs_best": _rel(res["auto"][c], res[best][c]),
+            "rel": float(res["auto"][c].mean() / res[best][c].mean() - 1),
+            "auto_vs_retro": _rel(res["auto"][c], res["retro_count"][c])}
+        if "truth" in res:
+            gain = res["truth"][c].mean() - res["retro_count"][c].mean()
+            row["share_truth_gain"] = round(float((res["auto"][c].mean() - res["retro_count"][c].mean()) / gain), 2)
+        rows.append(row)
+        print(row, flush=True)
+    return rows
 
 
 def main() -> None:
@@ -243,7 +253,8 @@ def main() -> None:
     p.add_argument("--inner", type=int, default=26, help="cache: weekly origins before the first")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--force", action="store_true")
-    p.add_argument("--folds", default=None, help="replay: report only these of the folds, a slice 'a:b' (0-based)")
+    p.add_argument("--folds", default=None,
+                   help="replay: report these parts of the folds, slices 'a:b' (0-based), comma-separated")
     p.add_argument("--only", default=None, help="replay: only cached data sets whose name contains one of these")
     p.add_argument("--categories", default=None, help="cache: only these Toronto categories")
     p.add_argument("--variant", dest="variants", action="append",
