@@ -79,3 +79,18 @@ def test_per_area_tables_and_imprecise_rows() -> None:
     assert t.loc[("north", "burglary"), "7d_current"] == 6
     assert t.loc[("north", "Total"), "7d_current"] == 6 and t.loc[("south", "Total"), "7d_current"] == 1
     assert res.parameters["excluded_imprecise"] == 50
+
+
+@pytest.mark.parametrize(("days_now", "days_then"), [(7, 7), (28, 28), (63, 62), (5, 9)])
+def test_change_tests_on_arrays_give_scipys_binomtest_row_by_row(days_now: int, days_then: int) -> None:
+    from crimelens.analysis.compstat import change_tests
+
+    rng = np.random.default_rng(days_now * 100 + days_then)
+    cur = np.concatenate([rng.integers(0, 30, 150), rng.integers(0, 5000, 60), [0, 0, 4, 1]]).astype(float)
+    last = np.concatenate([rng.integers(0, 30, 150), rng.integers(0, 5000, 60), [0, 3, 0, 1]]).astype(float)
+    z, p = change_tests(cur, last, days_now, days_then)
+    for a, b, zz, pp in zip(cur, last, z, p, strict=True):
+        n = round(a + b)
+        want_p = 1.0 if n == 0 else stats.binomtest(round(a), n, days_now / (days_now + days_then)).pvalue
+        assert pp == pytest.approx(want_p, rel=1e-12, abs=1e-300)
+        assert zz == (0.0 if n == 0 else pytest.approx((a - b) / np.sqrt(a + b)))

@@ -25,11 +25,12 @@ series. *Biometrika* 31(3/4), 313-323.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from scipy import stats
 
@@ -77,13 +78,65 @@ def compstat_windows(as_of: Any, *, complete_weeks: bool = True) -> dict[str, Wi
 
 def change_test(current: float, last: float, days_now: int, days_then: int) -> tuple[float, float]:
     """Poisson z and exact conditional binomial two-sided p of ``current`` vs ``last``."""
-    n = round(current + last)
-    if n == 0:
-        return 0.0, 1.0
-    z = (current - last) / np.sqrt(current + last)
+    z, p = change_tests([current], [last], days_now, days_then)
+    return float(z[0]), float(p[0])
+
+
+def change_tests(
+    current: npt.ArrayLike, last: npt.ArrayLike, days_now: int, days_then: int,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """:func:`change_test` of many pairs at once (one window: the same days on both sides).
+
+    The p-value is ``scipy.stats.binomtest(round(c), round(c + l), p0).pvalue`` (two-sided, the
+    likelihood method), computed for every row together: scipy's own search for the other tail,
+    run on arrays, so the values are the same as calling it row by row at a fraction of the cost.
+    """
+    cur = np.asarray(current, dtype=np.float64)
+    prev = np.asarray(last, dtype=np.float64)
+    n = np.rint(cur + prev).astype(np.int64)
+    k = np.rint(cur).astype(np.int64)
+    some = n > 0
+    z = np.zeros(cur.shape)
+    z[some] = (cur[some] - prev[some]) / np.sqrt(cur[some] + prev[some])
     p0 = days_now / (days_now + days_then)
-    p = stats.binomtest(round(current), n, p0, alternative="two-sided").pvalue
-    return float(z), float(p)
+    pv = np.ones(cur.shape)
+    binom = stats.binom
+    d = binom.pmf(k, n, p0) * (1 + 1e-7)
+    low, high = some & (k < p0 * n), some & (k > p0 * n)
+    if low.any():  # the other tail lies above the mode
+        nl = n[low]
+        ix = _search(lambda x: -binom.pmf(x, nl, p0), -d[low], np.ceil(p0 * nl).astype(np.int64), nl)
+        y = nl - ix + (d[low] == binom.pmf(ix, nl, p0)).astype(np.int64)
+        pv[low] = binom.cdf(k[low], nl, p0) + binom.sf(nl - y, nl, p0)
+    if high.any():  # the other tail lies below the mode
+        nh = n[high]
+        ix = _search(lambda x: binom.pmf(x, nh, p0), d[high], np.zeros(len(nh), np.int64),
+                     np.floor(p0 * nh).astype(np.int64))
+        pv[high] = binom.cdf(ix, nh, p0) + binom.sf(k[high] - 1, nh, p0)
+    return z, np.minimum(1.0, pv)
+
+
+def _search(
+    a: Callable[[npt.NDArray[np.int64]], npt.NDArray[np.float64]], d: npt.NDArray[np.float64],
+    lo: npt.NDArray[np.int64], hi: npt.NDArray[np.int64],
+) -> npt.NDArray[np.int64]:
+    """scipy's ``_binary_search_for_binom_tst`` on arrays: per row, ``i`` in [lo, hi] with
+    ``a(i) <= d < a(i + 1)`` (``a`` ascending on the range)."""
+    lo, hi = lo.copy(), hi.copy()
+    out = np.zeros(len(lo), np.int64)
+    done = np.zeros(len(lo), bool)
+    active = lo < hi
+    while active.any():
+        mid = lo + (hi - lo) // 2
+        val = a(mid)
+        less, more = active & (val < d), active & (val > d)
+        hit = active & ~less & ~more
+        out[hit], done[hit] = mid[hit], True
+        lo[less] = mid[less] + 1
+        hi[more] = mid[more] - 1
+        active = active & ~hit & (lo < hi)
+    last = np.where(a(lo) <= d, lo, lo - 1)
+    return np.where(done, out, last)
 
 
 @dataclass(frozen=True, eq=False)
@@ -182,9 +235,7 @@ def compstat(
         table[f"{name}_diff"] = cur - last
         table[f"{name}_pct_change"] = np.where(last > 0, 100.0 * (cur - last) / last.where(last > 0, 1), np.nan)
         dn, dt = w.days
-        zp = [change_test(a, b, dn, dt) for a, b in zip(cur, last, strict=True)]
-        table[f"{name}_z"] = [v[0] for v in zp]
-        table[f"{name}_p"] = [v[1] for v in zp]
+        table[f"{name}_z"], table[f"{name}_p"] = change_tests(cur.to_numpy(), last.to_numpy(), dn, dt)
     order = [f"{w}_{k}" for w in WINDOWS for k in ("current", "last_year", "diff", "pct_change", "z", "p")]
     table = table[order]
     params = {
