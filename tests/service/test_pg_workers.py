@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +38,13 @@ def _env(tmp: Path) -> dict[str, str]:
             "CRIMELENS_UPLOAD_DIR": str(tmp / "uploads")}
 
 
-@pytest.fixture
-def served(pg_template: PgTemplate, tmp_path: Path) -> Iterator[str]:
-    name = f"svc_w_{uuid.uuid4().hex[:12]}"
-    pg_admin(f"CREATE DATABASE {name} TEMPLATE {pg_template.database}")
+@contextmanager
+def serving(url: str, tmp: Path, workers: int) -> Iterator[str]:
+    """``crimelens serve --workers N`` on ``url`` in a subprocess; yields its base URL once it answers."""
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "crimelens.cli.app", "serve", "--db", pg_url(name), "--port", str(port),
-         "--workers", "2"], env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [sys.executable, "-m", "crimelens.cli.app", "serve", "--db", url, "--port", str(port),
+         "--workers", str(workers)], env=_env(tmp), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
         end = time.time() + 60
@@ -58,7 +58,7 @@ def served(pg_template: PgTemplate, tmp_path: Path) -> Iterator[str]:
             time.sleep(0.2)
         else:
             raise AssertionError("the service did not start")
-        time.sleep(1.0)  # both workers up
+        time.sleep(1.0)  # every worker up
         yield base
     finally:
         proc.terminate()
@@ -66,6 +66,16 @@ def served(pg_template: PgTemplate, tmp_path: Path) -> Iterator[str]:
             proc.wait(20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture
+def served(pg_template: PgTemplate, tmp_path: Path) -> Iterator[str]:
+    name = f"svc_w_{uuid.uuid4().hex[:12]}"
+    pg_admin(f"CREATE DATABASE {name} TEMPLATE {pg_template.database}")
+    try:
+        with serving(pg_url(name), tmp_path, 2) as base:
+            yield base
+    finally:
         pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 

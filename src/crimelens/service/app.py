@@ -193,7 +193,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
             logging_json.configure(getattr(logging, logs.level.upper()))
         metrics_port = ops_metrics.lifespan_start(app)
         svc.alerts.start()
+        from crimelens.service.batchfeed import BatchListener
         from crimelens.service.ops_jobs import start_operations
+
+        batches = BatchListener(svc)  # loads committed by other processes reach this one's live feed
+        batches.start()
 
         app.state.ops_scheduler = start_operations(rt, settings)  # docs/operations.md
         yield
@@ -201,6 +205,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
             metrics_port.shutdown()
         if app.state.ops_scheduler is not None:
             app.state.ops_scheduler.stop()
+        batches.stop()
         svc.alerts.stop()
         svc.jobs.stop()
         rt.close()

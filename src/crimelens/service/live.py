@@ -32,8 +32,10 @@ def _visible(event: dict[str, Any], who: Principal) -> dict[str, Any] | None:
         alert = event["data"]["alert"]
         ids = [k for k in alert.get("incident_ids", []) if str(k).split(":", 1)[0] in who.sources]
         return {**event, "data": {**event["data"], "alert": {**alert, "incident_ids": ids}}} if ids else None
-    items = [i for i in event["data"].get("items", []) if i.get("source") in who.sources]
-    return {**event, "data": {**event["data"], "items": items}} if items else None
+    data = event["data"]
+    items = [i for i in data.get("items", []) if i.get("source") in who.sources]
+    ids = data.get("incident_ids", []) if data.get("source") in who.sources else []
+    return {**event, "data": {**data, "items": items, "incident_ids": ids}} if items or ids else None
 
 
 async def stream(svc: Service, who: Principal, request: Request, last_id: int | None, max_events: int | None,

@@ -18,12 +18,10 @@ from fastapi import HTTPException, UploadFile
 
 from crimelens.exceptions import InputError
 from crimelens.service.audit import AuditContext
-from crimelens.service.records import rounded_sql
 
 if TYPE_CHECKING:
     from crimelens.service.deps import Service
 
-FEED_FIELDS = ("source", "incident_id", "occurred_at", "category", "category_group", "district", "beat")
 _SUFFIXES = {".csv", ".gz", ".zip", ".parquet", ".geojson", ".json", ".txt", ".tsv"}
 
 
@@ -87,21 +85,15 @@ def submit_upload(svc: Service, owner: str, ctx: AuditContext, upload: UploadFil
     return job_id
 
 
-def loaded(svc: Service, report: dict[str, Any], feed_limit: int = 50) -> None:
-    """After a commit: invalidate caches and announce the batch's incidents on the live feed."""
+def loaded(svc: Service, report: dict[str, Any]) -> None:
+    """After a commit: invalidate caches, announce the batch on the live feed (once per process,
+    :func:`crimelens.service.batchfeed.announce`) and rebuild the rollup."""
+    from crimelens.service.batchfeed import announce
+
     svc.rt.bump()
     if report.get("skipped") or not (report.get("stored") or report.get("updated")):
         return
-    cols = ", ".join(f'"{c}"' for c in FEED_FIELDS)
-    with svc.rt.lease() as view:
-        frame = view.execute(
-            f"SELECT {cols}, {rounded_sql('lat', 3)} AS lat, {rounded_sql('lon', 3)} AS lon FROM incidents "  # noqa: S608 -- identifiers come from fixed column lists; values are bound parameters
-            "WHERE batch_id = ? ORDER BY occurred_at DESC LIMIT ?", [report["batch_id"], feed_limit])
-    items = [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items()}
-             for r in frame.astype(object).where(frame.notna(), None).to_dict("records")]
-    svc.rt.events.publish("incidents", {"batch_id": report["batch_id"], "stored": report["stored"],
-                                        "updated": report["updated"], "items": items})
-    svc.alerts.on_batch(report["batch_id"])  # evaluation on arrival: alerts reach the feed within moments
+    announce(svc, report["batch_id"], report)
     svc.rt.warm()  # rebuild the aggregate rollup here, in the job thread, not in the next request
 
 

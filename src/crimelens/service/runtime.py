@@ -132,6 +132,21 @@ class EventBus:
     _subs: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[dict[str, Any]]]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _next_id: int = 1
+    #: Whether this process evaluates alerts of the batches it announces (on PostgreSQL only the
+    #: ``batch-alerts`` leader does: :mod:`crimelens.service.batchfeed`).
+    evaluates_alerts: bool = True
+    _batches: OrderedDict[str, None] = field(default_factory=OrderedDict)
+
+    def claim(self, batch_id: str) -> bool:
+        """True the first time ``batch_id`` is announced in this process (so each batch is
+        published once, whether its load ran here or its commit was heard from the store)."""
+        with self._lock:
+            if batch_id in self._batches:
+                return False
+            self._batches[batch_id] = None
+            while len(self._batches) > 20_000:
+                self._batches.popitem(last=False)
+            return True
 
     def publish(self, kind: str, data: dict[str, Any]) -> dict[str, Any]:
         """Send an event to every subscriber (callable from any thread)."""

@@ -34,6 +34,8 @@ from crimelens.store.migrations import POSTGRES_VERSION, has_postgis_column, upg
 from crimelens.store.sql import counts_sql, ddl_for, where_clause
 
 SCHEMA_VERSION = POSTGRES_VERSION
+#: NOTIFY channel of committed loads; the payload is ``"<schema> <batch_id>"``.
+BATCH_CHANNEL = "crimelens_batches"
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -115,7 +117,7 @@ class PostgresStore:
         """Start an atomic load of one file."""
         if self.read_only:
             raise StoreError("store was opened read-only")
-        return PostgresBatch(self.conn, source, self.cipher)
+        return PostgresBatch(self.conn, source, self.cipher, schema=self.schema)
 
     def file_seen(self, source: str, sha256: str) -> bool:
         """True if this checksum was already loaded for ``source``."""
@@ -249,10 +251,12 @@ def _copy(conn: psycopg.Connection[Any], table: str, rows: pa.Table) -> None:
 class PostgresBatch:
     """One atomic load into a :class:`PostgresStore`."""
 
-    def __init__(self, conn: psycopg.Connection[Any], source: str, cipher: FieldCipher | None = None) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], source: str, cipher: FieldCipher | None = None, *,
+                 schema: str = "public") -> None:
         self.conn = conn
         self.source = source
         self.cipher = cipher
+        self.schema = schema
         self._open = False
         self._router = ChunkRouter()
 
@@ -331,8 +335,12 @@ class PostgresBatch:
         report.updated = changed + changed_in_file
         report.duplicates = same + (staged - distinct) - changed_in_file
         report.quarantined = scalar("SELECT count(*) FROM stage_quarantine")
-        c.execute("INSERT INTO files VALUES (%s, %s, %s, %s, now(), %s)",
+        # loaded_at is the moment of recording (clock_timestamp, not the transaction's start), so it
+        # trails the commit by milliseconds: the high-water mark the service polls (service/batchfeed.py)
+        c.execute("INSERT INTO files VALUES (%s, %s, %s, %s, clock_timestamp(), %s)",
                   [report.source, report.file, report.sha256, report.batch_id, json.dumps(report.to_dict())])
+        # delivered to listeners only if and when the transaction commits (a rollback never notifies)
+        c.execute("SELECT pg_notify(%s, %s)", [BATCH_CHANNEL, f"{self.schema} {report.batch_id}"])
         c.execute("COMMIT")
         self._open = False
         return report

@@ -1,0 +1,166 @@
+"""Committed loads on the live feed, whichever process made them.
+
+A load made inside this process (an upload job) is announced by :func:`crimelens.service.loads.loaded`.
+A load made elsewhere (a ``crimelens stream`` consumer in its own process, ``crimelens ingest``,
+another ``--workers`` process) is learned from the store:
+
+* **PostgreSQL**: the loader sends ``NOTIFY crimelens_batches, '<schema> <batch_id>'`` inside the
+  load's transaction (:class:`crimelens.store.postgres.PostgresBatch`), so a rolled-back batch never
+  notifies; a :class:`BatchListener` ``LISTEN``\\s on its own connection in a daemon thread. Every
+  ``poll_s`` it also reads the ``files`` log above its high-water mark (``loaded_at``, recorded at
+  the end of the load, minus ``margin_s`` for loads that committed out of order), which catches a
+  notification lost while its connection was down.
+* **DuckDB**: a second process cannot open the file while the service holds it read-write (DuckDB
+  allows one read-write process, or several read-only ones), so there is nothing to listen to; a
+  stream must run inside the service (``crimelens serve --stream URL``, docs/stream.md).
+
+Each process publishes each batch once to its own subscribers: :func:`announce` claims the batch
+id on the process's event bus (:meth:`~crimelens.service.runtime.EventBus.claim`), and whichever path
+reaches it second (the in-process load or the notification) does nothing. On PostgreSQL alert
+evaluation on arrival runs in one process only, the holder of the ``batch-alerts`` role
+(:meth:`~crimelens.service.runtime.Runtime.try_leader`), for every batch.
+The event carries the batch's source, counts, up to :data:`FEED_ITEMS` rows without personal fields
+(points rounded to about 100 m) and the ids of up to :data:`MAX_IDS` of its incidents.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from crimelens.service.records import rounded_sql
+
+if TYPE_CHECKING:
+    from crimelens.service.deps import Service
+
+log = logging.getLogger("crimelens.service.batchfeed")
+FEED_FIELDS = ("source", "incident_id", "occurred_at", "category", "category_group", "district", "beat")
+FEED_ITEMS = 50
+MAX_IDS = 5000
+
+
+def announce(svc: Service, batch_id: str, report: dict[str, Any] | None = None) -> bool:
+    """Publish the batch's ``incidents`` event unless this process already did; True if it did.
+
+    ``report`` is the load's accounting when the load ran here; otherwise it is read from the
+    ``files`` log. The process that evaluates alerts on arrival (``rt.events.evaluates_alerts``:
+    always on DuckDB, the ``batch-alerts`` leader on PostgreSQL) evaluates the batch's alerts too.
+    """
+    rt = svc.rt
+    if not rt.events.claim(batch_id):
+        return False
+    if report is None:
+        rows = rt.query("SELECT report FROM files WHERE batch_id = ?", [batch_id])
+        if not rows:
+            return True
+        report = rows[0][0] if isinstance(rows[0][0], dict) else json.loads(rows[0][0])
+        if rt.postgres:
+            rt.poll()  # caches follow at once, not at the next poll
+    if report.get("skipped") or not (report.get("stored") or report.get("updated")):
+        return True
+    rt.events.publish("incidents", _event(svc, batch_id, report))
+    if rt.events.evaluates_alerts:
+        svc.alerts.on_batch(batch_id)  # evaluation on arrival: alerts reach the feed within moments
+    return True
+
+
+def _event(svc: Service, batch_id: str, report: dict[str, Any]) -> dict[str, Any]:
+    cols = ", ".join(f'"{c}"' for c in FEED_FIELDS)
+    with svc.rt.lease() as view:
+        frame = view.execute(
+            f"SELECT {cols}, {rounded_sql('lat', 3)} AS lat, {rounded_sql('lon', 3)} AS lon FROM incidents "  # noqa: S608 -- identifiers come from fixed column lists; values are bound parameters
+            "WHERE batch_id = ? ORDER BY occurred_at DESC LIMIT ?", [batch_id, FEED_ITEMS])
+        ids = view.execute("SELECT incident_id FROM incidents WHERE batch_id = ? LIMIT ?", [batch_id, MAX_IDS])
+    items = [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items()}
+             for r in frame.astype(object).where(frame.notna(), None).to_dict("records")]
+    return {"batch_id": batch_id, "source": report.get("source"), "stored": report.get("stored", 0),
+            "updated": report.get("updated", 0), "items": items,
+            "incident_ids": [str(i) for i in ids["incident_id"]]}
+
+
+class BatchListener:
+    """Listens for loads committed by any process (PostgreSQL) and announces them here."""
+
+    def __init__(self, svc: Service, *, poll_s: float = 2.0, margin_s: float = 30.0) -> None:
+        self.svc = svc
+        self.poll_s = poll_s
+        self.margin = timedelta(seconds=margin_s)
+        self.high_water: datetime | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- listening (PostgreSQL) ----------------------------------------------------------------
+    def start(self) -> None:
+        """Start the listener thread (PostgreSQL only; on DuckDB loads are announced where they run)."""
+        if not self.svc.rt.postgres or self._thread is not None:
+            return
+        self.svc.rt.events.evaluates_alerts = self.svc.rt.try_leader("batch-alerts")
+        self._thread = threading.Thread(target=self._listen, name="crimelens-batchfeed", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the listener (it notices within ``poll_s``)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(self.poll_s + 5)
+            self._thread = None
+
+    def _listen(self) -> None:
+        import psycopg
+
+        from crimelens.store.postgres import BATCH_CHANNEL, split_schema
+
+        conninfo, _ = split_schema(self.svc.rt.settings.db)
+        schema = self.svc.rt.store.schema
+        conn: Any = None
+        backoff = 0.5
+        while not self._stop.is_set():
+            try:
+                if conn is None:
+                    conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
+                    conn.execute(f"LISTEN {BATCH_CHANNEL}")
+                    self._poll()  # what committed while not listening
+                    backoff = 0.5
+                for note in conn.notifies(timeout=self.poll_s):
+                    where, _, batch_id = note.payload.partition(" ")
+                    if where == schema and batch_id:
+                        self._safely(batch_id)
+                    if self._stop.is_set():
+                        break
+                self._poll()
+            except psycopg.Error as exc:
+                log.warning("batch listener: %s; reconnecting in %.1f s", str(exc).splitlines()[0], backoff)
+                if conn is not None:
+                    conn.close()
+                conn = None
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+        if conn is not None:
+            conn.close()
+
+    def _poll(self) -> None:
+        """Announce batches of the ``files`` log above the high-water mark (the fallback)."""
+        rt = self.svc.rt
+        if not rt.events.evaluates_alerts:  # the leader exited: one of the others takes over
+            rt.events.evaluates_alerts = rt.try_leader("batch-alerts")
+        if self.high_water is None:  # the start: what is already in the log is history, not news
+            got = rt.query("SELECT max(loaded_at) FROM files")
+            self.high_water = got[0][0] if got and got[0][0] is not None else datetime.fromtimestamp(0).astimezone()
+            for (batch_id,) in rt.query("SELECT batch_id FROM files WHERE loaded_at > ?",
+                                        [self.high_water - self.margin]):
+                rt.events.claim(str(batch_id))
+            return
+        rows = rt.query("SELECT batch_id, loaded_at FROM files WHERE loaded_at > ? ORDER BY loaded_at",
+                        [self.high_water - self.margin])
+        for batch_id, at in rows:
+            self._safely(str(batch_id))
+            self.high_water = max(self.high_water, at)
+
+    def _safely(self, batch_id: str) -> None:
+        try:
+            announce(self.svc, batch_id)
+        except Exception:  # one bad batch must not stop the feed
+            log.exception("announcing batch %s failed", batch_id)
