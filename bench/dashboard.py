@@ -140,11 +140,26 @@ def main() -> None:
                 slow[name] = max(slow.get(name, 0), round(ms))
             return dict(sorted(slow.items(), key=lambda kv: -kv[1])[:6])
 
+        # time spent inside Plotly.react per chart (the browser's drawing, apart from waiting on the API)
+        pg.evaluate("""() => { const react = Plotly.react; window.__plotMs = {};
+            Plotly.react = async function (gd, ...rest) {
+              const t = performance.now(); const out = await react.call(this, gd, ...rest);
+              const id = typeof gd === 'string' ? gd : gd.id;
+              window.__plotMs[id] = (window.__plotMs[id] || []).concat([performance.now() - t]);
+              return out; }; }""")
+
+        def plot_ms() -> dict[str, int]:
+            """Median ms inside Plotly.react per chart since the last call."""
+            got: dict[str, list[float]] = pg.evaluate(
+                "() => { const m = window.__plotMs; window.__plotMs = {}; return m; }")
+            return {k: round(statistics.median(v)) for k, v in sorted(got.items())}
+
         t = time.perf_counter()
         pg.click("#login-form button[type=submit]")
         done = until_updated(0)
         out["first_paint_s"] = round(time.perf_counter() - t, 3)
         out["first_paint_slowest_fetches_ms"] = fetches()
+        out["first_paint_plotly_ms"] = plot_ms()
         t = time.perf_counter()
         pg.select_option("#t-window", "1")
         done = until_updated(done)
@@ -164,10 +179,13 @@ def main() -> None:
             return took
 
         fetches()
+        plot_ms()
         cold = steps()
         out["cold_steps_slowest_fetches_ms"] = fetches()
+        out["cold_steps_plotly_p50_ms"] = plot_ms()
         warm = steps()
         out["warm_steps_slowest_fetches_ms"] = fetches()
+        out["warm_steps_plotly_p50_ms"] = plot_ms()
         pg.screenshot(path=str(db.parent / "dashboard-bench.png"))
         b.close()
     srv.should_exit = True

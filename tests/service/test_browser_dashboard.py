@@ -141,7 +141,11 @@ def plotly_legend_order(pg: Any, group: str) -> list[str]:
 
 def test_basemap_under_the_map_and_density_legend_in_order(page: Any, shots: Path) -> None:
     images = page.evaluate("document.getElementById('map').layout.images")
-    assert images and all(i["source"].startswith("/tiles/") and i["layer"] == "below" for i in images)
+    tiles = [i for i in images if i.get("name") != "cells"]
+    assert tiles and all(i["source"].startswith("/tiles/") and i["layer"] == "below" for i in tiles)
+    # the cells are one picture laid above the tiles, below the traces
+    assert images[-1]["name"] == "cells" and images[-1]["source"].startswith("data:image/png")
+    assert images[-1]["layer"] == "below"
     page.wait_for_function("() => document.querySelectorAll('#map image').length > 0", timeout=15_000)
     assert page.tiles and 200 in page.tiles
     groups = legend_groups(page)
@@ -215,15 +219,14 @@ def test_comparison_with_the_same_period_last_year(page: Any, server: str, token
 
 
 def click_first_cell(page: Any) -> dict[str, float]:
-    """Click the centre of the busiest density cell on the map; return its box."""
+    """Move to the centre of the busiest density cell on the map and click there; return its box."""
     pt = page.evaluate("""() => { const gd = document.getElementById('map');
-        const t = gd.data.find(t => t.name === 'click' && t.customdata.length
-          && t.customdata[0].title.startsWith('Cell'));
-        let best = 0; t.customdata.forEach((c, i) => { if (Number(c.title.split(' with ')[1].split(' ')[0]) >
-            Number(t.customdata[best].title.split(' with ')[1].split(' ')[0])) best = i; });
+        const cells = CL.map.clickables().filter(c => c.what.title.startsWith('Cell'));
+        const n = (c) => Number(c.what.title.split(' with ')[1].split(' ')[0]);
+        const best = cells.reduce((a, c) => (n(c) > n(a) ? c : a), cells[0]);
         const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
         const r = gd.querySelector('.nsewdrag').getBoundingClientRect();
-        return { x: r.left + xa.l2p(t.x[best]), y: r.top + ya.l2p(t.y[best]), box: t.customdata[best].box }; }""")
+        return { x: r.left + xa.l2p(best.lon), y: r.top + ya.l2p(best.lat), box: best.what.box }; }""")
     page.mouse.move(pt["x"], pt["y"])
     page.mouse.click(pt["x"], pt["y"])
     box: dict[str, float] = pt["box"]

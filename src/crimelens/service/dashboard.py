@@ -1,9 +1,11 @@
 """The dashboard: one HTML page (login, then map, charts, tables, live feed) and its static files.
 
 Everything is served locally: plotly.js comes from the installed ``plotly`` wheel, the page's
-scripts (``core``, ``share``, ``basemap``, ``drill``, ``map``, ``timeline``, ``app``) and styles
-from ``static/``. The map draws cells, hot spots and areas on longitude/latitude axes with the
-basemap's tiles laid under them as images, so it works with no network. A basemap comes from an MBTiles file the
+scripts (``core``, ``share``, ``basemap``, ``drill``, ``raster``, ``map``, ``timeline``, ``app``)
+and styles from ``static/``. The map draws cells, hot spots and areas on longitude/latitude axes
+with the basemap's tiles laid under them as images, so it works with no network; layers of many
+cells are filled on one canvas laid over the tiles as one more image (``raster.js``), not drawn
+as SVG shapes. A basemap comes from an MBTiles file the
 service serves itself (``crimelens serve --basemap FILE``: ``/tiles/{z}/{x}/{y}.png``, see
 :mod:`crimelens.service.tiles`) or from an XYZ tile URL the admin configures (setting
 ``tile_url``, whose origin is added to the CSP). The page holds no data: it calls the API with

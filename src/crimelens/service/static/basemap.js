@@ -50,16 +50,24 @@
     return out;
   }
 
-  /** Keep the tiles matched to the view as the user zooms and pans. */
-  function follow(gd) {
-    if (!url || gd.dataset.tilesFollow) return;
+  /** The plot's visible longitude/latitude box. */
+  function view(gd) {
+    const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+    return { west: Math.min(...xa.range), east: Math.max(...xa.range), south: Math.min(...ya.range), north: Math.max(...ya.range) };
+  }
+
+  /** Keep the tiles matched to the view as the user zooms and pans; ``more(view)`` gives the other
+      layout images for the new view (the map's picture of its cells), laid above the tiles. */
+  function follow(gd, more) {
+    gd.tilesMore = more;
+    if (gd.dataset.tilesFollow) return;
     gd.dataset.tilesFollow = "1";
     gd.on("plotly_relayout", (ev) => {
       if (!Object.keys(ev).some((k) => k.startsWith("xaxis") || k.startsWith("yaxis"))) return;
       const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
-      Plotly.relayout(gd, { images: images(xa.range, ya.range, xa._length) });
+      Plotly.relayout(gd, { images: images(xa.range, ya.range, xa._length).concat(gd.tilesMore ? gd.tilesMore(view(gd)) : []) });
     });
   }
 
-  CL.basemap = { enabled: !!url, images, follow, attribution: b.tileAttribution || "" };
+  CL.basemap = { enabled: !!url, images, follow, view, attribution: b.tileAttribution || "" };
 })(window.CL);

@@ -1,7 +1,9 @@
 /* The map: basemap tiles, incident density (or its change against the same period last year),
    Gi* hot spots, forecast cells, area outlines and a server-classified choropleth. Every class
    list is drawn and listed lowest (or hottest) first, in one fixed order. Clicking a cell, hot
-   spot or area opens the drill-down panel. */
+   spot or area opens the drill-down panel. Layers of many polygons (density, change, hot spots,
+   a grid choropleth) are one picture under the traces (raster.js), with one legend entry per
+   class; a click there is placed on the polygon under the pointer. */
 "use strict";
 (function (CL) {
   const $ = CL.$;
@@ -10,7 +12,8 @@
   const HOT_LABEL = ["Hot spot, 99%", "Hot spot, 95%", "Hot spot, 90%", "Not significant", "Cold spot, 90%",
     "Cold spot, 95%", "Cold spot, 99%"];
   const CHANGE_LABEL = ["much fewer", "fewer", "slightly fewer", "slightly more", "more", "much more"];
-  const M = { population: null, box: null, rows: [], legend: [], seq: 0 };
+  const M = { population: null, box: null, rows: [], legend: [], seq: 0, raster: [], clicks: [], index: null };
+  const ORDER = { choropleth: 0, density: 1, hotspots: 2 };  // how the picture stacks the layers
 
   const ring = (f) => f.geometry.coordinates[0];
   function bbox(f) {
@@ -47,6 +50,26 @@
       showlegend: g.x.length > 0 }));
   }
 
+  /** Polygons of one layer for the map's picture, by class, with an empty legend trace per class
+      (in class order, so the legend reads in order; hiding one in the legend hides its class in
+      the picture). ``what``/``text``: what a click on a polygon drills into, and its hover text. */
+  function rasterTraces(layer, feats, classOf, colours, labels, group, opacity, what, text) {
+    const polys = [], n = colours.map(() => 0);
+    for (const f of feats) {
+      const k = classOf(f);
+      if (k === null || k < 0 || k >= colours.length) continue;
+      polys.push({ rings: [ring(f)], k: k });
+      n[k] += 1;
+    }
+    if (what) M.clicks.push(...feats.map((f) => ({ rings: [ring(f)], what: what(f), label: text(f) })));
+    M.raster.push({ layer: layer, polys: polys, colours: colours, opacity: opacity, line: "rgba(60,60,60,0.5)" });
+    M.legend.push({ group: group, classes: labels.map((l, i) => ({ label: l, colour: colours[i], n: n[i] })) });
+    return labels.map((l, i) => ({ type: "scatter", mode: "markers", x: [null], y: [null], name: l,
+      marker: { symbol: "square", size: 12, color: colours[i], opacity: opacity, line: { color: "rgba(60,60,60,0.5)", width: 0.5 } },
+      legendgroup: group, legendgrouptitle: { text: group }, legendrank: 100 * M.legend.length + i, hoverinfo: "skip",
+      showlegend: n[i] > 0, meta: { raster: layer, k: i } }));
+  }
+
   /** Invisible markers at unit centres carrying what a click drills into. */
   function clickTrace(feats, what, text) {
     const c = feats.map(centre);
@@ -62,7 +85,7 @@
     if (!$("t-compare").checked) {
       const q = quantiles(cell.features.map((f) => f.properties.count), 5);
       M.rows.push(...cell.features.map((f) => ({ layer: "density", value: f.properties.count, lon: centre(f)[0], lat: centre(f)[1] })));
-      return classTraces(cell.features, (f) => q.of(f.properties.count), S.density, q.labels, "incidents per cell", 0.7);
+      return rasterTraces("density", cell.features, (f) => q.of(f.properties.count), S.density, q.labels, "incidents per cell", 0.7);
     }
     const per = CL.period();
     if (!per.from || !per.to) { $("map-note").dataset.compare = "needs a window"; return []; }
@@ -80,21 +103,24 @@
     M.compare = { now: now, then: then, from: ly.from, to: ly.to };
     M.rows.push(...changed.map((x) => ({ layer: "change vs last year", value: x[1], lon: centre(x[0])[0], lat: centre(x[0])[1] })));
     const shaped = changed.map((x) => Object.assign({}, x[0], { d: x[1] }));
-    return classTraces(shaped, (f) => cls(f.d), S.change, CHANGE_LABEL, "change vs same period last year", 0.75);
+    return rasterTraces("density", shaped, (f) => cls(f.d), S.change, CHANGE_LABEL, "change vs same period last year", 0.75);
   }
 
   async function hotspotLayer(p) {
     const hs = await CL.cached("/hotspots?" + p);
     M.rows.push(...hs.features.map((f) => ({ layer: "hot spots", value: f.properties.class, lon: centre(f)[0], lat: centre(f)[1] })));
-    const traces = classTraces(hs.features, (f) => HOT_ORDER.indexOf(f.properties.class), S.hot, HOT_LABEL, "Gi* hot spots", 0.85);
-    return traces.concat([clickTrace(hs.features, (f) => ({ box: bbox(f), title: "Hot spot (" + f.properties.class + ")" }),
-      (f) => "hot spot: " + f.properties.class)]);
+    return rasterTraces("hotspots", hs.features, (f) => HOT_ORDER.indexOf(f.properties.class), S.hot, HOT_LABEL, "Gi* hot spots", 0.85,
+      (f) => ({ box: bbox(f), title: "Hot spot (" + f.properties.class + ")" }), (f) => "hot spot: " + f.properties.class);
   }
 
   async function forecastLayer(p) {
     const models = await CL.cached("/forecasts");
     if (!models.length) return [];
-    const fc = await CL.cached("/forecasts/" + encodeURIComponent(models[0].name) + "?" + p);
+    // A surface does not depend on the slider's dates (the fallback is always the last 28 days), so
+    // one answer serves every week.
+    const q = new URLSearchParams(p);
+    q.delete("from"); q.delete("to");
+    const fc = await CL.cached("/forecasts/" + encodeURIComponent(models[0].name) + "?" + q);
     const t = classTraces(fc.features, () => 0, ["rgba(0,0,0,0)"], ["top cells: " + fc.model], "forecast", 1, "#542788");
     t[0].line.width = 1.5;
     return t;
@@ -117,11 +143,15 @@
     const unit = d.parameters.units || "incidents";
     M.rows.push(...d.features.map((f) => ({ layer: "choropleth " + layer, area: f.properties.area, value: f.properties.value,
       class: f.properties.class, lon: centre(f)[0], lat: centre(f)[1] })));
+    const group = layer + ": " + unit + " (" + $("c-scheme").value.replace("_", " ") + ")";
+    const text = (f) => f.properties.area + ": " + CL.fmt(f.properties.value, 2);
+    if (layer === "grid") {  // many cells: in the picture, a click placed on the cell under the pointer
+      return rasterTraces("choropleth", d.features, (f) => f.properties.class - 1, S.choropleth.slice(0, d.legend.length),
+        d.legend.map((c) => c.label), group, 0.7, (f) => ({ box: bbox(f), title: "Grid " + f.properties.area }), text);
+    }
     const traces = classTraces(d.features, (f) => f.properties.class - 1, S.choropleth.slice(0, d.legend.length),
-      d.legend.map((c) => c.label), layer + ": " + unit + " (" + $("c-scheme").value.replace("_", " ") + ")", 0.7);
-    const what = layer === "grid" ? (f) => ({ box: bbox(f), title: "Grid " + f.properties.area })
-      : (f) => ({ area: layer + ":" + f.properties.area, title: layer + " " + f.properties.area });
-    return traces.concat([clickTrace(d.features, what, (f) => f.properties.area + ": " + CL.fmt(f.properties.value, 2))]);
+      d.legend.map((c) => c.label), group, 0.7);
+    return traces.concat([clickTrace(d.features, (f) => ({ area: layer + ":" + f.properties.area, title: layer + " " + f.properties.area }), text)]);
   }
 
   function drawLegend() {
@@ -142,10 +172,77 @@
     }
   }
 
+  /** Classes hidden from the legend (clicked off), per raster layer. */
+  function hiddenClasses(gd) {
+    const out = {};
+    for (const t of gd.data || []) {
+      if (t.meta && t.meta.raster && t.visible === "legendonly") (out[t.meta.raster] = out[t.meta.raster] || new Set()).add(t.meta.k);
+    }
+    return out;
+  }
+
+  /** The picture of the raster layers for the view ``view`` (default: their whole extent), at the
+      plot's current scale. */
+  function picture(gd, view) {
+    const xa = gd._fullLayout && gd._fullLayout.xaxis;
+    const box = M.box || { west: -1, east: 1, south: -1, north: 1 };
+    const perDeg = xa && xa._length && xa.range ? xa._length / Math.abs(xa.range[1] - xa.range[0])
+      : Math.max(300, (gd.clientWidth || 800) - 300) / (box.east - box.west);
+    const ratio = 1 / Math.cos((box.south + box.north) / 2 * Math.PI / 180);
+    const hidden = hiddenClasses(gd);
+    const layers = M.raster.slice().sort((a, b) => ORDER[a.layer] - ORDER[b.layer])
+      .map((l) => Object.assign({}, l, { hidden: hidden[l.layer] }));
+    return CL.raster.picture(layers, perDeg, ratio, view);
+  }
+
+  const visible = (gd) => CL.basemap.view(gd);
+
+  /** What a click drills into: a marker's own, else the polygon under the pointer. */
+  function clicked(gd, ev) {
+    const pts = ev.points || [];
+    const mark = pts.find((q) => q.customdata && q.data && q.data.name === "click");
+    if (mark) return mark.customdata;
+    const hit = pts.find((q) => q.data && q.data.name === "hit");
+    if (!hit || !M.index) return null;
+    let x = hit.x, y = hit.y;
+    const e = ev.event, drag = gd.querySelector(".nsewdrag");
+    if (e && e.clientX !== undefined && drag) {
+      const r = drag.getBoundingClientRect();
+      x = gd._fullLayout.xaxis.p2l(e.clientX - r.left); y = gd._fullLayout.yaxis.p2l(e.clientY - r.top);
+    }
+    const it = M.index.at(x, y);
+    return it ? it.what : null;
+  }
+
+  function listen(gd) {
+    if (gd.dataset.clicks) return;
+    gd.dataset.clicks = "1";
+    gd.on("plotly_click", (ev) => {
+      const c = clicked(gd, ev);
+      if (!c) return;
+      const params = CL.query();
+      if (c.area) params.append("area", c.area);
+      CL.drill.open({ title: c.title + " · " + CL.period().label, params: params, box: c.box });
+    });
+    gd.on("plotly_restyle", (ev) => {  // a class clicked off (or on) in the legend: redraw the picture
+      const idx = ev && ev[1] ? ev[1] : [];
+      if (!idx.some((i) => gd.data[i] && gd.data[i].meta && gd.data[i].meta.raster)) return;
+      Plotly.relayout(gd, { images: withPicture(gd, gd.layout.images || [], visible(gd)) });
+    });
+  }
+
+  /** ``images`` with the picture replaced by a fresh one. */
+  function withPicture(gd, images, view) {
+    const pic = picture(gd, view);
+    return images.filter((i) => i.name !== "cells").concat(pic ? [pic] : []);
+  }
+
   async function draw(p) {
     const seq = ++M.seq;
     const want = (id) => $(id).checked;
     M.rows = []; M.legend = []; M.compare = null;
+    const raster = [], clicks = [];
+    M.raster = raster; M.clicks = clicks;
     const cellP = CL.cached("/aggregates/cells?" + p + "&cell_m=500");  // fetched beside the layers, not before them
     const parts = await Promise.all([
       cellP,
@@ -159,9 +256,12 @@
     if (seq !== M.seq) return;  // a newer draw started meanwhile
     const cell = parts.shift();
     const traces = [].concat(...parts);
-    const cellClick = clickTrace(cell.features, (f) => ({ box: bbox(f), title: "Cell of 500 m with " + f.properties.count + " incidents" }),
-      (f) => f.properties.count + " incidents");
-    traces.push(cellClick);
+    // every cell is clickable (density shown or not); hot spots and grid cells were added by their layers
+    clicks.push(...cell.features.map((f) => ({ rings: [ring(f)], what: { box: bbox(f), title: "Cell of 500 m with " +
+      f.properties.count + " incidents" }, label: f.properties.count + " incidents" })));
+    M.index = CL.raster.index(clicks);
+    const hit = CL.raster.hitTrace(M.index);
+    if (hit) traces.push(hit);
     if (!M.box && cell.features.length) {
       const bs = cell.features.map(bbox);
       M.box = { west: Math.min(...bs.map((b) => b.west)), east: Math.max(...bs.map((b) => b.east)),
@@ -170,25 +270,17 @@
     const box = M.box || { west: -1, east: 1, south: -1, north: 1 };
     const lat0 = (box.south + box.north) / 2;
     const gd = $("map");
+    const view = gd._fullLayout && gd._fullLayout.xaxis && gd.layout.images ? visible(gd) : null;
+    const xr = view ? [view.west, view.east] : [box.west, box.east], yr = view ? [view.south, view.north] : [box.south, box.north];
     const layout = { margin: { l: 50, r: 10, t: 10, b: 40 }, showlegend: true, uirevision: "map",
       legend: { x: 1.02, y: 1, font: { size: 11 }, traceorder: "grouped", groupclick: "toggleitem" },
       xaxis: { title: "longitude", showgrid: false, range: [box.west, box.east] }, paper_bgcolor: "#fff", plot_bgcolor: "#eef1f4",
       yaxis: { title: "latitude", showgrid: false, range: [box.south, box.north], scaleanchor: "x",
         scaleratio: 1 / Math.cos(lat0 * Math.PI / 180) },
-      images: CL.basemap.images([box.west, box.east], [box.south, box.north], gd.clientWidth || 800) };
+      images: withPicture(gd, CL.basemap.images(xr, yr, gd.clientWidth || 800), view) };
     await Plotly.react(gd, traces, layout, CL.CONFIG);
-    CL.basemap.follow(gd);
-    if (!gd.dataset.clicks) {
-      gd.dataset.clicks = "1";
-      gd.on("plotly_click", (ev) => {
-        const pt = ev.points && ev.points.find((q) => q.customdata);
-        if (!pt) return;
-        const c = pt.customdata;
-        const params = CL.query();
-        if (c.area) params.append("area", c.area);
-        CL.drill.open({ title: c.title + " · " + CL.period().label, params: params, box: c.box });
-      });
-    }
+    CL.basemap.follow(gd, (v) => withPicture(gd, [], v));
+    listen(gd);
     drawLegend();
     const cmp = M.compare ? " This period: " + M.compare.now + " incidents; same period last year (" + M.compare.from +
       " to " + M.compare.to + "): " + M.compare.then + (M.compare.then ? " (" + (M.compare.now >= M.compare.then ? "+" : "") +
@@ -214,5 +306,6 @@
   const EXTRA = {};
   function addLayer(name, fn) { EXTRA[name] = fn; }
 
-  CL.map = { draw, readPopulation, addLayer, rows: () => M.rows, legend: () => M.legend };
+  CL.map = { draw, readPopulation, addLayer, rows: () => M.rows, legend: () => M.legend,
+    clickables: () => (M.index ? M.index.items.map((it) => ({ lon: it.cx, lat: it.cy, what: it.what, label: it.label })) : []) };
 })(window.CL);
