@@ -1,34 +1,40 @@
-"""Live path latency (issue 19): events/s through each broker into a store, and on to an alert.
+"""Live path latency (issue 19): events/s through each broker into a store, on to an alert and a browser.
 
-    nice -n 19 python bench/live.py [--rate 1000] [--seconds 60] [--brokers nats,mqtt,amqp] [--batch 1000]
-                                    [--max-wait 0.25]
+    flock /tmp/bench.lock nice -n 19 python bench/live.py [--rate 1000] [--seconds 60]
+        [--brokers nats,mqtt,amqp] [--batch 1000] [--max-wait 0.25] [--no-browser]
 
 For each broker a **publisher process** sends gunshot-detection events (the ``gunshot_detection``
 preset's JSON) at ``--rate`` per second for ``--seconds``, each stamped with its publish time;
 the **consumer** (``crimelens.stream.consume``, as ``crimelens stream`` runs it, in this process)
-loads them in micro-batches into a fresh DuckDB file. After each commit the bench notes, for
-every message of the batch, *publish → stored* (committed and acknowledged) and runs the
-sensor rule "3 detections within 500 m in 1 hour" (:func:`crimelens.alerts.series.evaluate_rules`,
-the rule code the alert monitor uses) on the detections of the last hour; *publish → alert* is
-the time from publishing the detection that completes a cluster to the rule raising its alert.
+loads them in micro-batches into a fresh PostgreSQL database (``$CRIMELENS_BENCH_PG``'s server).
+A **service** (``crimelens serve``, its own process) runs on that database and hears each commit
+through NOTIFY (``crimelens.service.batchfeed``); a **headless Chromium page** (its own process,
+bench/live_page.py) is signed in to the dashboard and notes when each ``incidents`` SSE event
+reaches the page's one event reader (``CL.events``), with the batch's incident ids. After each
+commit the bench notes, for every message of the batch, *publish → stored* (committed and
+acknowledged) and runs the sensor rule "3 detections within 500 m in 1 hour"
+(:func:`crimelens.alerts.series.evaluate_rules`, the rule code the alert monitor uses) on the
+detections of the last hour; *publish → alert* is the time from publishing the detection that
+completes a cluster to the rule raising its alert; *publish → browser* is from publishing each
+event to the page receiving the event that carries its id (all events, not a sample).
 Most events are vendor-classified fireworks (mapped to ``public_order`` by a bench mapping that
 extends the preset), so the rule's input is the 1-2 gunshot detections per second of the planted
 clusters: one cluster of 3 detections within 200 m every 2 seconds, each at a new spot.
+``--no-browser`` loads into a DuckDB file with no service or page (the earlier set-up).
 
 Reported per broker: events published and stored, sustained throughput (stored / (last commit −
-first publish)), p50/p95/p99 publish→stored and publish→alert (ms), batches, the consumer's CPU
-seconds and events stored per CPU second (what one free core sustains, whatever else the machine
-runs), and the
-consumer process's peak resident memory (VmHWM; each broker runs in a fresh process) and its
-growth over the run. Publish→browser
-(the dashboard's SSE layer) is not measured here. The broker URLs default to this machine's
-services (``CRIMELENS_NATS_URL``, ``CRIMELENS_MQTT_URL``, ``CRIMELENS_AMQP_URL``).
+first publish)), p50/p95/p99 publish→stored, →alert and →browser (ms), events that never reached
+the page, batches, the consumer's CPU seconds and events stored per CPU second, and the consumer
+process's peak resident memory (VmHWM; each broker runs in a fresh process) and its growth over
+the run. The broker URLs default to this machine's services (``CRIMELENS_NATS_URL``,
+``CRIMELENS_MQTT_URL``, ``CRIMELENS_AMQP_URL``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import multiprocessing as mp
@@ -205,8 +211,28 @@ def _setup(kind: str, tag: str) -> tuple[dict[str, str], str, Any]:
     return {"url": AMQP_URL, "queue": queue}, f"{AMQP_URL}/{queue}", lambda: asyncio.run(make_q(True))
 
 
-def run_broker(kind: str, rate: float, seconds: float, batch: int, max_wait: float, folder: Path) -> dict[str, Any]:
+def run_broker(kind: str, rate: float, seconds: float, batch: int, max_wait: float, folder: Path,
+               browser: bool = True) -> dict[str, Any]:
     """One broker's run; returns its row of figures."""
+    with contextlib.ExitStack() as stack:
+        ctx = mp.get_context("spawn")
+        if not browser:
+            return _run_broker(kind, rate, seconds, batch, max_wait, folder, str(folder / f"{kind}.duckdb"), None)
+        import live_page
+
+        db, base = stack.enter_context(live_page.service(folder))
+        ready, stop = ctx.Event(), ctx.Event()
+        out = folder / "arrivals.json"
+        proc = ctx.Process(target=live_page.page, args=(base, str(out), ready, stop), daemon=True)
+        proc.start()
+        stack.callback(proc.kill)
+        if not ready.wait(120):
+            raise RuntimeError("the dashboard page did not sign in and connect")
+        return _run_broker(kind, rate, seconds, batch, max_wait, folder, db, (stop, proc, out))
+
+
+def _run_broker(kind: str, rate: float, seconds: float, batch: int, max_wait: float, folder: Path, db: str,
+                page: tuple[Any, Any, Path] | None) -> dict[str, Any]:
     from crimelens.alerts.rules import RuleBook
     from crimelens.alerts.series import evaluate_rules
     from crimelens.sources.mapping import load_mapping
@@ -219,7 +245,7 @@ def run_broker(kind: str, rate: float, seconds: float, batch: int, max_wait: flo
     mapping_file.write_text(MAPPING)
     mapping = load_mapping(mapping_file)
     book = RuleBook.from_dict(RULES)
-    store = connect(str(folder / f"{kind}.duckdb"))
+    store = connect(db)
     stored_lat: list[float] = []
     alert_lat: list[float] = []
     recent = pd.DataFrame()
@@ -280,6 +306,16 @@ def run_broker(kind: str, rate: float, seconds: float, batch: int, max_wait: flo
     pub.join(30)
     store.close()
     cleanup()
+    browser_lat: list[float] = []
+    missing = None
+    if page is not None:  # the last events' way to the page, then what the page saw
+        import live_page
+
+        time.sleep(5.0)
+        page[0].set()
+        page[1].join(60)
+        arrivals = json.loads(page[2].read_text()) if page[2].exists() else []
+        browser_lat, missing = live_page.browser_latency(arrivals, published)
     rss, hwm = _rss()
     n = int(rate * seconds)
     span = last_commit[0] - first_pub[0] / 1e9 if first_pub else math.nan
@@ -292,6 +328,8 @@ def run_broker(kind: str, rate: float, seconds: float, batch: int, max_wait: flo
             "stored_p50_ms": pct(stored_lat, 50), "stored_p95_ms": pct(stored_lat, 95),
             "stored_p99_ms": pct(stored_lat, 99), "alerts": len(alert_lat), "alert_p50_ms": pct(alert_lat, 50),
             "alert_p95_ms": pct(alert_lat, 95), "alert_p99_ms": pct(alert_lat, 99),
+            "browser_p50_ms": pct(browser_lat, 50), "browser_p95_ms": pct(browser_lat, 95),
+            "browser_p99_ms": pct(browser_lat, 99), "browser_missing": missing,
             "rss_peak_mib": round(hwm / 1024, 1), "rss_growth_mib": round((rss - rss0) / 1024, 1),
             "wall_s": round(wall, 1), "consumer_cpu_s": round(cpu, 1),
             "events_per_cpu_s": round(summary.stored / cpu, 1) if cpu else math.nan}
@@ -305,6 +343,8 @@ def main() -> None:
     ap.add_argument("--brokers", default="nats,mqtt,amqp")
     ap.add_argument("--batch", type=int, default=1000, help="largest micro-batch")
     ap.add_argument("--max-wait", type=float, default=0.25, help="seconds a micro-batch waits to fill")
+    ap.add_argument("--no-browser", action="store_true",
+                    help="DuckDB store, no service or page (publish->stored and ->alert only)")
     args = ap.parse_args()
     print(f"# bench/live.py  {datetime.now().isoformat(timespec='seconds')}  {platform.node()}  "
           f"{os.cpu_count()} CPUs  python {platform.python_version()}")
@@ -313,12 +353,14 @@ def main() -> None:
     rows = []
     if len(kinds) == 1:  # one broker: run it here
         with tempfile.TemporaryDirectory(prefix="crimelens-live-") as tmp:
-            rows.append(run_broker(kinds[0], args.rate, args.seconds, args.batch, args.max_wait, Path(tmp)))
+            rows.append(run_broker(kinds[0], args.rate, args.seconds, args.batch, args.max_wait, Path(tmp),
+                                   browser=not args.no_browser))
         print(json.dumps(rows[-1]), flush=True)
     else:  # each broker in a fresh process, so its memory figures are its own
         for kind in kinds:
             out = subprocess.run([sys.executable, __file__, "--brokers", kind, "--rate", str(args.rate), "--seconds",
-                                  str(args.seconds), "--batch", str(args.batch), "--max-wait", str(args.max_wait)],
+                                  str(args.seconds), "--batch", str(args.batch), "--max-wait", str(args.max_wait),
+                                  *(["--no-browser"] if args.no_browser else [])],
                                  capture_output=True, text=True, check=False)
             found = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
             if out.returncode or not found:
@@ -327,7 +369,8 @@ def main() -> None:
             rows.append(json.loads(found[-1]))
             print(found[-1], flush=True)
     cols = ["broker", "published", "stored", "throughput_per_s", "stored_p50_ms", "stored_p95_ms", "stored_p99_ms",
-            "alerts", "alert_p50_ms", "alert_p95_ms", "alert_p99_ms", "batches", "rss_peak_mib", "rss_growth_mib",
+            "alerts", "alert_p50_ms", "alert_p95_ms", "alert_p99_ms", "browser_p50_ms", "browser_p95_ms",
+            "browser_p99_ms", "browser_missing", "batches", "rss_peak_mib", "rss_growth_mib",
             "events_per_cpu_s"]
     print("\n| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
     for r in rows:
