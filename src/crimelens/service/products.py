@@ -115,7 +115,16 @@ def _cell_features(counts: pd.DataFrame, cell_m: float) -> dict[str, Any]:
 
 def hotspots(store: DuckDBStore, flt: IncidentFilter, cell_m: float, band_m: float | None) -> dict[str, Any]:
     """Getis-Ord Gi* hot and cold spots on square cells (significant cells only), per source CRS."""
-    counts = store.counts(["crs", f"cell:{cell_m:g}"], flt)
+    return hotspots_from_counts(hotspot_counts(store, flt, cell_m), cell_m, band_m)
+
+
+def hotspot_counts(store: DuckDBStore, flt: IncidentFilter, cell_m: float) -> pd.DataFrame:
+    """The one database step of :func:`hotspots`: incidents per (CRS, square cell), grouped by the store."""
+    return store.counts(["crs", f"cell:{cell_m:g}"], flt)
+
+
+def hotspots_from_counts(counts: pd.DataFrame, cell_m: float, band_m: float | None) -> dict[str, Any]:
+    """:func:`hotspots` from :func:`hotspot_counts` (no store: Gi* in the core on the cell counts)."""
     feats: list[dict[str, Any]] = []
     params: dict[str, Any] = {}
     classes: dict[str, int] = {}

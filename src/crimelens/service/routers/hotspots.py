@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
 from crimelens.service import products
-from crimelens.service.deps import Filter, Reader, Svc, Viewer, cached_json
+from crimelens.service.deps import Filter, Svc, Viewer, cached_json
 from crimelens.service.schemas import FeatureCollectionOut, errors
 
 router = APIRouter(tags=["hotspots"], responses=errors(401, 403))
 
 
 @router.get("/hotspots", response_model=FeatureCollectionOut, summary="Gi* hot spots (significant cells)")
-async def hotspots(_: Viewer, flt: Filter, svc: Svc, store: Reader,
+async def hotspots(_: Viewer, flt: Filter, svc: Svc,
                    cell_m: Annotated[float | None, Query(ge=50, le=5000)] = None,
                    band_m: Annotated[float | None, Query(ge=50, le=20000, description="default 3 cells")] = None,
                    ) -> Response:
-    """Significant cells with ArcGIS ``Gi_Bin`` (−3…+3), ``class`` and colour (FDR-corrected)."""
+    """Significant cells with ArcGIS ``Gi_Bin`` (−3…+3), ``class`` and colour (FDR-corrected).
+
+    A miss is computed once however many identical requests arrive meanwhile (the result cache's
+    single flight); it holds a pooled read connection only for the cell-count query, and the
+    statistic runs in the worker thread after the connection is back in the pool, so slow Gi*
+    computations do not starve other requests of connections.
+    """
     cell = cell_m or svc.rt.settings.hotspot_cell_m
-    return await cached_json(svc, ("gi", repr(flt), cell, band_m), FeatureCollectionOut,
-                             lambda: products.hotspots(store, flt, cell, band_m))
+
+    def compute() -> dict[str, Any]:
+        with svc.rt.lease() as store:
+            counts = products.hotspot_counts(store, flt, cell)
+        return products.hotspots_from_counts(counts, cell, band_m)
+
+    return await cached_json(svc, ("gi", repr(flt), cell, band_m), FeatureCollectionOut, compute)
