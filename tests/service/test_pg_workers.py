@@ -39,12 +39,13 @@ def _env(tmp: Path) -> dict[str, str]:
 
 
 @contextmanager
-def serving(url: str, tmp: Path, workers: int) -> Iterator[str]:
-    """``crimelens serve --workers N`` on ``url`` in a subprocess; yields its base URL once it answers."""
+def serving(url: str, tmp: Path, workers: int, *extra: str) -> Iterator[str]:
+    """``crimelens serve --workers N [EXTRA]`` on ``url`` in a subprocess; yields its base URL once it answers."""
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "crimelens.cli.app", "serve", "--db", url, "--port", str(port),
-         "--workers", str(workers)], env=_env(tmp), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+         "--workers", str(workers), *extra], env=_env(tmp), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True)
     base = f"http://127.0.0.1:{port}"
     try:
         end = time.time() + 60

@@ -57,6 +57,14 @@ def serve(
         "--basemap", help="MBTiles file of basemap tiles to serve at /tiles/{z}/{x}/{y}.png")] = None,
     metrics_bind: Annotated[str | None, typer.Option(
         "--metrics-bind", help="Serve /metrics without a token on HOST:PORT (e.g. 127.0.0.1:9464)")] = None,
+    stream: Annotated[str | None, typer.Option(
+        "--stream", help="Also consume this broker URL in the service (how a stream reaches a DuckDB store's "
+        "dashboards; see docs/stream.md)")] = None,
+    stream_preset: Annotated[str | None, typer.Option(
+        "--stream-preset", help="Preset of the stream's records.")] = None,
+    stream_name: Annotated[str, typer.Option("--stream-name", help="NATS JetStream stream name.")] = "",
+    stream_subject: Annotated[str, typer.Option(
+        "--stream-subject", help="NATS subject (MQTT topic / AMQP queue: the URL's path).")] = "",
 ) -> None:
     """Serve the REST API (/api/v1) and the dashboard (/)."""
     import os
@@ -79,7 +87,15 @@ def serve(
             from crimelens.service.tiles import MBTiles
 
             MBTiles(basemap)  # a missing or unreadable file is one clear line, before the server starts
-        run(_settings(db, host=host, port=port, basemap=basemap), workers=workers)
+        spec = None
+        if stream is not None:
+            from crimelens.service.instream import StreamSpec
+            from crimelens.stream.options import StreamOptions
+
+            if not stream_preset:
+                fail("--stream needs --stream-preset: the fields of the stream's records")
+            spec = StreamSpec(StreamOptions(stream=stream_name, subject=stream_subject, url=stream), stream_preset)
+        run(_settings(db, host=host, port=port, basemap=basemap), workers=workers, stream=spec)
 
 
 @users_app.command("add")

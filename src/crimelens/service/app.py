@@ -198,6 +198,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
 
         batches = BatchListener(svc)  # loads committed by other processes reach this one's live feed
         batches.start()
+        from crimelens.service.instream import ServiceStream
+
+        consumer = ServiceStream.start_if(svc, getattr(app.state, "stream_spec", None))  # serve --stream
 
         app.state.ops_scheduler = start_operations(rt, settings)  # docs/operations.md
         yield
@@ -205,6 +208,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
             metrics_port.shutdown()
         if app.state.ops_scheduler is not None:
             app.state.ops_scheduler.stop()
+        if consumer is not None:
+            consumer.stop()
         batches.stop()
         svc.alerts.stop()
         svc.jobs.stop()

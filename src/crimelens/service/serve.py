@@ -37,8 +37,9 @@ def worker_app() -> Any:
     return app
 
 
-def serve(settings: Settings, *, log_level: str = "info", workers: int = 1) -> None:
-    """Build the app for ``settings`` and serve it until interrupted, in ``workers`` processes."""
+def serve(settings: Settings, *, log_level: str = "info", workers: int = 1, stream: Any = None) -> None:
+    """Build the app for ``settings`` and serve it until interrupted, in ``workers`` processes
+    (with ``stream``, a :class:`~crimelens.service.instream.StreamSpec`, consuming it in-process)."""
     import uvicorn
 
     from crimelens.service.runtime import is_postgres
@@ -47,6 +48,8 @@ def serve(settings: Settings, *, log_level: str = "info", workers: int = 1) -> N
         raise InputError("TLS needs both a certificate (tls_cert) and a key (tls_key)")
     if workers < 1:
         raise InputError("--workers must be at least 1")
+    if workers > 1 and stream is not None:
+        raise InputError("--stream runs in one process: with --workers > 1 run `crimelens stream` beside the service")
     if workers > 1 and not is_postgres(settings.db):
         raise InputError("--workers > 1 needs a PostgreSQL store (a DuckDB file has a single writing process)")
     options: dict[str, Any] = dict(
@@ -61,6 +64,7 @@ def serve(settings: Settings, *, log_level: str = "info", workers: int = 1) -> N
     from crimelens.service.app import create_app
 
     app = create_app(settings)
+    app.state.stream_spec = stream
     app.state.svc.rt.warm()  # the aggregate rollup, before the first request
     uvicorn.run(app, **options)
 
