@@ -195,3 +195,30 @@ def test_a_separate_stream_process_reaches_every_sse_client_once(
     finally:
         for c in clients:
             c.close()
+
+
+def test_the_files_log_poll_announces_a_batch_no_notification_reached(database: str, tmp_path: Path) -> None:
+    from crimelens.ingest import ingest_file
+    from crimelens.service.app import create_app
+    from crimelens.service.batchfeed import BatchListener
+    from crimelens.sources.mapping import load_preset
+    from crimelens.store.postgres import PostgresStore
+    from tests.service.conftest import service_settings
+
+    svc = create_app(service_settings(database)).state.svc
+    try:
+        feed = BatchListener(svc)  # not started: no LISTEN, only the fallback
+        feed._poll()  # the start: the template's loads are history
+        assert [e for e in svc.rt.events.history if e["event"] == "incidents"] == []
+        store = PostgresStore(database)
+        csv = write_rows(tmp_path / "p.csv", chicago_rows(12, seed=11, start_id=55_000_000, days=2), CHICAGO_HEADER)
+        report = ingest_file(store, csv, key=TEST_KEY, mapping=load_preset("chicago"))
+        store.close()
+        feed._poll()
+        feed._poll()  # a second look at the same window announces nothing again
+        events = [e["data"] for e in svc.rt.events.history if e["event"] == "incidents"]
+        assert [d["batch_id"] for d in events] == [report.batch_id]
+        assert len(events[0]["incident_ids"]) == events[0]["stored"] == 12
+        assert feed.high_water is not None
+    finally:
+        svc.rt.close()
