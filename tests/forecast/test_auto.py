@@ -199,7 +199,7 @@ def test_relative_scores_fold_and_all() -> None:
 def test_thin_evidence_shrinks_towards_the_prior() -> None:
     names = ["retro_count", "retro_kde", "recent"]
     z = np.ones((12, 3))  # no candidate differs from another in any fold: no evidence
-    est = _auto(candidates=names, prior={"retro_kde": 3.0, "recent": 0.5})
+    est = _auto(candidates=names, prior={"retro_kde": 3.0, "recent": 0.5}, sharpness=1.0)
     w, t, _ = est.weigh(z, names)
     assert all(v == 0.0 for v in t.values())
     assert [w[n] for n in names] == pytest.approx(np.array([1.0, 3.0, 0.5]) / 4.5)

@@ -12,10 +12,12 @@ candidates' normalised surfaces:
   fold's mean over candidates (``normalise="fold"``: every fold counts alike); ``z`` is the mean
   over coverages;
 * each candidate's paired difference to the leader (highest mean ``z``) gets a t statistic
-  ``t = mean / (sd / sqrt(n))``; the weight is ``exp(t)`` (the leader has ``t = 0``), and zero for
-  ``t < -drop_t``. With thin evidence every ``t`` is near zero and the weights are near equal
-  (shrinkage towards equal weights, or towards ``prior`` when one is given); with strong evidence
-  they concentrate on the leader. With fewer than ``min_folds`` usable inner folds the weights
+  ``t = mean / (sd / sqrt(n))``; the weight is ``exp(2t)`` (``sharpness=2``; the leader has
+  ``t = 0``), and zero for ``t < -drop_t``. The candidates include *blends*: ``ensemble``, the
+  equal-share mean of ``retro_kde``, ``sepp`` and ``gbm``, computed from their fits (no
+  refitting). With thin evidence every ``t`` is near zero and the weights are near equal
+  (shrinkage towards equal weights, or towards ``prior`` when one is given); with strong
+  evidence they concentrate on the leader. With fewer than ``min_folds`` usable inner folds the weights
   are equal (or the prior).
 * when the data hold several categories, each category with at least ``min_category_incidents``
   incidents in the last year gets its own weights (the rest are pooled), and the surface is the
@@ -166,7 +168,7 @@ class Auto(Forecaster):
                  inner_folds: int = 12,
                  coverages: Sequence[float] = (0.01, 0.05), drop_t: float = 2.0, min_folds: int = 3,
                  per_category: bool = True, min_category_incidents: int = 1500, horizon: str | float = "7d",
-                 normalise: str = "all", sharpness: float = 1.0, prior: Mapping[str, float] | None = None,
+                 normalise: str = "all", sharpness: float = 2.0, prior: Mapping[str, float] | None = None,
                  power: bool = True, select: str = "weights",
                  n_jobs: int = 1, cell_size: float = 200.0, grid: SquareGrid | None = None) -> None:
         self.candidates = candidates
@@ -303,7 +305,7 @@ class Auto(Forecaster):
         kept = [m for m in names if w[m] > 0]
         dropped = [m for m in names if w[m] == 0]
         how = "all weight on the leader" if self.select == "leader" else \
-            "weights exp(t) of the paired PAI difference to the leader"
+            f"weights exp({float(self.sharpness):g}·t) of the paired PAI difference to the leader"
         reason = f"leader {names[lead]} over {n} inner folds; {how}; kept {', '.join(kept)}"
         if dropped and self.select == "weights":
             reason += f"; dropped (more than {self.drop_t:g} SE behind) {', '.join(dropped)}"
