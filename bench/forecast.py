@@ -58,8 +58,10 @@ def load_toronto(path: Path = TORONTO) -> pd.DataFrame:
                          "neighbourhood": raw["Neighbourhood"], "crs": "EPSG:32617"})
 
 
-#: ``auto`` variants by bench name: one set of weights for all categories; without the blend candidates
-VARIANTS: dict[str, dict[str, object]] = {"auto_pooled": {"per_category": False}, "auto_noblend": {"blends": {}}}
+#: ``auto`` variants by bench name: one set of weights for all categories; the rule before the blend
+#: candidates (no ``ensemble`` candidate, weights ``exp(t)``)
+VARIANTS: dict[str, dict[str, object]] = {"auto_pooled": {"per_category": False},
+                                          "auto_old": {"blends": {}, "sharpness": 1.0}}
 
 
 def _models(names: str, jobs: int) -> dict[str, Forecaster]:
