@@ -231,11 +231,11 @@
     $("whoami").textContent = "Signed in as " + me.username + " (" + me.role + ")";
     CL.session.role = me.role;
     $("login-view").hidden = true; $("main").hidden = false; $("logout").hidden = false;
-    const recent = await api("/incidents?limit=10");
-    addFeed({ items: recent.items }, false);
-    CL.events.start();
+    // the recent incidents load beside the dashboard (one round trip fewer before it); the live
+    // feed starts after them, so its newer items stay on top
+    const recent = api("/incidents?limit=10").then((r) => { addFeed({ items: r.items }, false); CL.events.start(); });
     drawAlerts().catch(() => {});
-    await refresh();
+    await Promise.all([refresh(), recent]);
   }
 
   function openHash(hash) {

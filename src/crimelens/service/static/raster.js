@@ -81,7 +81,7 @@
       z.push(zr); text.push(tr);
     }
     return { type: "heatmap", name: "hit", x: x, y: y, z: z, text: text, colorscale: clear, showscale: false,
-      hoverongaps: false, zmin: 0, zmax: 1, showlegend: false,
+      hoverongaps: false, zmin: 0, zmax: 1, showlegend: false, zsmooth: "fast",  // drawn at one pixel a bin, not a plot-sized picture
       hovertemplate: "%{text}<br>click for the incidents<extra></extra>" };
   }
 
