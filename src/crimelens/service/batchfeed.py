@@ -52,6 +52,15 @@ def announce(svc: Service, batch_id: str, report: dict[str, Any] | None = None) 
     rt = svc.rt
     if not rt.events.claim(batch_id):
         return False
+    try:
+        return _announce(svc, batch_id, report)
+    except BaseException:
+        rt.events.release(batch_id)  # not published: the next poll of the files log tries again
+        raise
+
+
+def _announce(svc: Service, batch_id: str, report: dict[str, Any] | None) -> bool:
+    rt = svc.rt
     if report is None:
         rows = rt.query("SELECT report FROM files WHERE batch_id = ?", [batch_id])
         if not rows:
@@ -131,8 +140,9 @@ class BatchListener:
                     if self._stop.is_set():
                         break
                 self._poll()
-            except psycopg.Error as exc:
-                log.warning("batch listener: %s; reconnecting in %.1f s", str(exc).splitlines()[0], backoff)
+            except Exception as exc:  # noqa: BLE001 -- the connection, the pool or a query: logged, retried
+                log.warning("batch listener: %s; reconnecting in %.1f s",
+                            str(exc).splitlines()[0] if str(exc) else type(exc).__name__, backoff)
                 if conn is not None:
                     conn.close()
                 conn = None

@@ -148,6 +148,11 @@ class EventBus:
                 self._batches.popitem(last=False)
             return True
 
+    def release(self, batch_id: str) -> None:
+        """Forget a claim whose event was not published (so a later attempt may publish it)."""
+        with self._lock:
+            self._batches.pop(batch_id, None)
+
     def publish(self, kind: str, data: dict[str, Any]) -> dict[str, Any]:
         """Send an event to every subscriber (callable from any thread)."""
         with self._lock:
