@@ -83,9 +83,9 @@ def change_test(current: float, last: float, days_now: int, days_then: int) -> t
 
 
 def change_tests(
-    current: npt.ArrayLike, last: npt.ArrayLike, days_now: int, days_then: int,
+    current: npt.ArrayLike, last: npt.ArrayLike, days_now: npt.ArrayLike, days_then: npt.ArrayLike,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """:func:`change_test` of many pairs at once (one window: the same days on both sides).
+    """:func:`change_test` of many rows at once (the days per row, or one pair for all).
 
     The p-value is ``scipy.stats.binomtest(round(c), round(c + l), p0).pvalue`` (two-sided, the
     likelihood method), computed for every row together: scipy's own search for the other tail,
@@ -93,26 +93,29 @@ def change_tests(
     """
     cur = np.asarray(current, dtype=np.float64)
     prev = np.asarray(last, dtype=np.float64)
+    dn, dt = np.broadcast_to(np.asarray(days_now, np.float64), cur.shape), np.broadcast_to(np.asarray(days_then, np.float64), cur.shape)
     n = np.rint(cur + prev).astype(np.int64)
     k = np.rint(cur).astype(np.int64)
     some = n > 0
     z = np.zeros(cur.shape)
     z[some] = (cur[some] - prev[some]) / np.sqrt(cur[some] + prev[some])
-    p0 = days_now / (days_now + days_then)
+    p0 = dn / (dn + dt)
     pv = np.ones(cur.shape)
-    binom = stats.binom
-    d = binom.pmf(k, n, p0) * (1 + 1e-7)
     low, high = some & (k < p0 * n), some & (k > p0 * n)
-    if low.any():  # the other tail lies above the mode
-        nl = n[low]
-        ix = _search(lambda x: -binom.pmf(x, nl, p0), -d[low], np.ceil(p0 * nl).astype(np.int64), nl)
-        y = nl - ix + (d[low] == binom.pmf(ix, nl, p0)).astype(np.int64)
-        pv[low] = binom.cdf(k[low], nl, p0) + binom.sf(nl - y, nl, p0)
-    if high.any():  # the other tail lies below the mode
-        nh = n[high]
-        ix = _search(lambda x: binom.pmf(x, nh, p0), d[high], np.zeros(len(nh), np.int64),
-                     np.floor(p0 * nh).astype(np.int64))
-        pv[high] = binom.cdf(ix, nh, p0) + binom.sf(k[high] - 1, nh, p0)
+    rows = low | high
+    if rows.any():
+        binom = stats.binom
+        nn, kk, pp, lo_side = n[rows], k[rows], p0[rows], low[rows]
+        d = binom.pmf(kk, nn, pp) * (1 + 1e-7)
+        # below the mode the other tail lies above it, where the pmf falls (searched negated), and
+        # the other way round: one search for both sides
+        sign = np.where(lo_side, -1.0, 1.0)
+        lo = np.where(lo_side, np.ceil(pp * nn), 0).astype(np.int64)
+        hi = np.where(lo_side, nn, np.floor(pp * nn)).astype(np.int64)
+        ix = _search(lambda x: sign * binom.pmf(x, nn, pp), sign * d, lo, hi)
+        y = nn - ix + (d == binom.pmf(ix, nn, pp)).astype(np.int64)
+        pv[rows] = np.where(lo_side, binom.cdf(kk, nn, pp) + binom.sf(nn - y, nn, pp),
+                            binom.cdf(ix, nn, pp) + binom.sf(kk - 1, nn, pp))
     return z, np.minimum(1.0, pv)
 
 
@@ -230,12 +233,18 @@ def compstat(
         table = pd.concat([table, totals]).sort_index(
             key=lambda ix: ix.map(lambda v: (v == "Total", str(v))) if ix.name == keys[-1] else ix
         )
-    for name, w in wins.items():
+    for name in wins:
         cur, last = table[f"{name}_current"], table[f"{name}_last_year"]
         table[f"{name}_diff"] = cur - last
         table[f"{name}_pct_change"] = np.where(last > 0, 100.0 * (cur - last) / last.where(last > 0, 1), np.nan)
-        dn, dt = w.days
-        table[f"{name}_z"], table[f"{name}_p"] = change_tests(cur.to_numpy(), last.to_numpy(), dn, dt)
+    # every window's exact tests in one pass over the rows
+    names = list(wins)
+    z, p = change_tests(np.concatenate([table[f"{w}_current"].to_numpy() for w in names]),
+                        np.concatenate([table[f"{w}_last_year"].to_numpy() for w in names]),
+                        np.repeat([wins[w].days[0] for w in names], len(table)),
+                        np.repeat([wins[w].days[1] for w in names], len(table)))
+    for i, w in enumerate(names):
+        table[f"{w}_z"], table[f"{w}_p"] = z[i * len(table):(i + 1) * len(table)], p[i * len(table):(i + 1) * len(table)]
     order = [f"{w}_{k}" for w in WINDOWS for k in ("current", "last_year", "diff", "pct_change", "z", "p")]
     table = table[order]
     params = {
