@@ -93,7 +93,8 @@ def change_tests(
     """
     cur = np.asarray(current, dtype=np.float64)
     prev = np.asarray(last, dtype=np.float64)
-    dn, dt = np.broadcast_to(np.asarray(days_now, np.float64), cur.shape), np.broadcast_to(np.asarray(days_then, np.float64), cur.shape)
+    dn = np.broadcast_to(np.asarray(days_now, np.float64), cur.shape)
+    dt = np.broadcast_to(np.asarray(days_then, np.float64), cur.shape)
     n = np.rint(cur + prev).astype(np.int64)
     k = np.rint(cur).astype(np.int64)
     some = n > 0
@@ -239,12 +240,13 @@ def compstat(
         table[f"{name}_pct_change"] = np.where(last > 0, 100.0 * (cur - last) / last.where(last > 0, 1), np.nan)
     # every window's exact tests in one pass over the rows
     names = list(wins)
-    z, p = change_tests(np.concatenate([table[f"{w}_current"].to_numpy() for w in names]),
-                        np.concatenate([table[f"{w}_last_year"].to_numpy() for w in names]),
-                        np.repeat([wins[w].days[0] for w in names], len(table)),
-                        np.repeat([wins[w].days[1] for w in names], len(table)))
-    for i, w in enumerate(names):
-        table[f"{w}_z"], table[f"{w}_p"] = z[i * len(table):(i + 1) * len(table)], p[i * len(table):(i + 1) * len(table)]
+    z, p = change_tests(np.concatenate([table[f"{key}_current"].to_numpy() for key in names]),
+                        np.concatenate([table[f"{key}_last_year"].to_numpy() for key in names]),
+                        np.repeat([wins[key].days[0] for key in names], len(table)),
+                        np.repeat([wins[key].days[1] for key in names], len(table)))
+    for i, key in enumerate(names):
+        part = slice(i * len(table), (i + 1) * len(table))
+        table[f"{key}_z"], table[f"{key}_p"] = z[part], p[part]
     order = [f"{w}_{k}" for w in WINDOWS for k in ("current", "last_year", "diff", "pct_change", "z", "p")]
     table = table[order]
     params = {
