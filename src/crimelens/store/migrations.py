@@ -15,7 +15,11 @@ PostgreSQL steps:
    subject columns, ``search_hit``: :data:`crimelens.schema.ADDED_COLUMNS`);
 3. GIS: an integer primary key ``fid`` (identity) on ``incidents`` beside the unique
    ``(source, incident_id)``, and, where PostGIS is installed, ``geom geometry(Point, 4326)``
-   generated from ``lon``/``lat`` with a GiST index, so QGIS or ArcGIS Pro open the table as a layer.
+   generated from ``lon``/``lat`` with a GiST index, so QGIS or ArcGIS Pro open the table as a layer;
+4. a covering index ``incidents_time_cover`` on ``occurred_at`` carrying the columns the standard
+   aggregates filter and group by (:data:`COVER_COLUMNS`), so a date-window count (hot spot
+   cells, the service's hourly rollup, ``info``) is an index-only scan of a fifth of the table's
+   bytes rather than a read of every row (:mod:`crimelens.store.pgtune`).
 """
 
 from __future__ import annotations
@@ -82,10 +86,21 @@ def _gis(c: Conn) -> None:
         c.execute("CREATE INDEX IF NOT EXISTS incidents_geom ON incidents USING gist (geom)")
 
 
+#: The columns carried by the covering index of step 4 (besides its key, ``occurred_at``).
+COVER_COLUMNS = ("category", "category_group", "source", "record_kind", "time_precision", "crs", "x", "y", "lat")
+
+
+def _cover(c: Conn) -> None:
+    cols = psql.SQL(", ").join(psql.Identifier(n) for n in COVER_COLUMNS)
+    c.execute(psql.SQL("CREATE INDEX IF NOT EXISTS incidents_time_cover ON incidents (occurred_at) "
+                       "INCLUDE ({})").format(cols))
+
+
 STEPS: tuple[Step, ...] = (
     Step(1, "base tables", _base),
     Step(2, "record_kind and the subject columns", _added_columns),
     Step(3, "integer primary key fid; PostGIS geom with a GiST index", _gis),
+    Step(4, "covering index on occurred_at for the aggregates", _cover),
 )
 #: The schema version this code writes (the last step's).
 POSTGRES_VERSION = STEPS[-1].version
