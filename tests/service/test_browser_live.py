@@ -10,7 +10,10 @@ event shown once. Screenshot: test output (and docs/img/dashboard-live.png with
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,15 +22,18 @@ import httpx
 import pytest
 
 from tests.conftest import CHICAGO_HEADER
-from tests.service.conftest import PASSWORDS, chicago_rows, service_settings, write_rows
+from tests.service.conftest import PASSWORDS, chicago_rows, pg_admin, pg_url, service_settings, write_rows
 from tests.service.test_browser import live_server
 from tests.service.test_browser_dashboard import CHROMIUM, snap
+from tests.service.test_pg_workers import _env, serving
+from tests.stream.conftest import JetStream, bodies, jetstream, socrata_record
 
 pytestmark = [pytest.mark.slow, pytest.mark.service,
               pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium "
                                  "(apt-get install chromium, or make system-deps)")]
 playwright_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright Python package")
 BOUND_S = 15.0
+__all__ = ["jetstream"]  # the NATS stream fixture of tests/stream
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +68,19 @@ def _wait(page: Any, expr: str, timeout_s: float) -> None:
         time.sleep(0.05)
 
 
+def _signed_in(p: Any, server: str) -> tuple[Any, Any]:
+    """Chromium with the dashboard open, signed in as the analyst, its live stream connected."""
+    browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[
+        "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    page.goto(server + "/")
+    page.fill("#username", "analyst")
+    page.fill("#password", PASSWORDS["analyst"])
+    page.press("#password", "Enter")
+    _wait(page, "() => window.CL.live && window.CL.live.connected()", 30)
+    return browser, page
+
+
 def _incident_rows(page: Any) -> int:
     return int(page.locator("#live-list li[data-kind='incident']").count())
 
@@ -70,14 +89,7 @@ def test_live_panel_receives_events_and_catches_up_after_reconnect(server: str, 
     token = httpx.post(server + "/api/v1/auth/login",
                        json={"username": "admin", "password": PASSWORDS["admin"]}).json()["access_token"]
     with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
-        page = browser.new_page(viewport={"width": 1440, "height": 1000})
-        page.goto(server + "/")
-        page.fill("#username", "analyst")
-        page.fill("#password", PASSWORDS["analyst"])
-        page.press("#password", "Enter")
-        _wait(page, "window.CL.live && window.CL.live.connected()", 30)
+        browser, page = _signed_in(p, server)
         assert _incident_rows(page) == 0
         # 1. an ingest through the API reaches the open page within the bound
         first = write_rows(tmp_path / "a.csv", chicago_rows(4, seed=3, start_id=98_000_001, days=1), CHICAGO_HEADER)
@@ -102,3 +114,30 @@ def test_live_panel_receives_events_and_catches_up_after_reconnect(server: str, 
         assert page.evaluate("window.CL.live.points().length") >= 1  # offered to the map as a layer
         snap(page.locator("#live"), tmp_path, "dashboard-live.png")
         browser.close()
+
+
+def test_a_separate_stream_process_reaches_the_live_panel(pg_template: Any, jetstream: JetStream,
+                                                          tmp_path: Path) -> None:
+    """PostgreSQL: a ``crimelens stream`` process (not the service) loads from NATS; its NOTIFY
+    reaches the service, whose SSE hub puts the rows in the open page's Live panel."""
+    pytest.importorskip("nats", reason="nats-py is not installed (pip install 'crimelens[stream]')")
+    name = f"live_b_{uuid.uuid4().hex[:12]}"
+    pg_admin(f"CREATE DATABASE {name} TEMPLATE {pg_template.database}")
+    jetstream.publish(bodies([socrata_record(i) for i in range(30)]))  # consumed only once the page is open
+    try:
+        with serving(pg_url(name), tmp_path, 1) as base, playwright_api.sync_playwright() as p:
+            browser, page = _signed_in(p, base)
+            t0 = time.perf_counter()
+            out = subprocess.run(
+                [sys.executable, "-m", "crimelens.cli.app", "stream", "--url", jetstream.url, "--stream",
+                 jetstream.name, "--subject", jetstream.subject, "--preset", "chicago_socrata", "--db", pg_url(name),
+                 "--once", "--max-wait", "0.3"], env=_env(tmp_path), capture_output=True, text=True, timeout=120)
+            assert out.returncode == 0, out.stderr
+            _wait(page, "() => document.querySelectorAll(\"#live-list li[data-kind='incident']\").length >= 30",
+                  BOUND_S)
+            print(f"separate stream process -> live panel {time.perf_counter() - t0:.2f} s")
+            time.sleep(2.5)  # past a poll of the files log: a duplicate would have arrived by now
+            assert _incident_rows(page) == 30
+            browser.close()
+    finally:
+        pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
