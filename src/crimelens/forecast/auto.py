@@ -305,7 +305,7 @@ class Auto(Forecaster):
         kept = [m for m in names if w[m] > 0]
         dropped = [m for m in names if w[m] == 0]
         how = "all weight on the leader" if self.select == "leader" else \
-            f"weights exp({float(self.sharpness):g}·t) of the paired PAI difference to the leader"
+            f"weights exp({float(self.sharpness):g}*t) of the paired PAI difference to the leader"
         reason = f"leader {names[lead]} over {n} inner folds; {how}; kept {', '.join(kept)}"
         if dropped and self.select == "weights":
             reason += f"; dropped (more than {self.drop_t:g} SE behind) {', '.join(dropped)}"
