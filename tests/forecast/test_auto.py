@@ -83,6 +83,7 @@ def test_nothing_at_or_after_the_origin_moves_the_forecast(incidents: pd.DataFra
     b = _auto().fit(_rewrite_after(incidents, origin), until=origin)
     assert np.array_equal(a.predict(horizon="7d").score, b.predict(horizon="7d").score)
     assert a.explain() == b.explain()
+    assert any(g["weights"]["mix"] > 0 for g in a.explain()["groups"])  # the blend is in the forecast
     # and the rewrite does move a forecast that is allowed to see it
     c = _auto().fit(_rewrite_after(incidents, origin - pd.Timedelta(days=7)), until=origin)
     assert not np.array_equal(a.predict(horizon="7d").score, c.predict(horizon="7d").score)
