@@ -188,12 +188,26 @@ def test_slider_moves_map_charts_and_compstat(page: Any, server: str, token: str
     # play advances week by week, then pauses
     page.evaluate("document.getElementById('t-week').value = String(document.getElementById('t-week').max - 6)")
     before = int(page.input_value("#t-week"))
+    page.evaluate("""() => { window.__labels = []; new MutationObserver(() => window.__labels.push([performance.now(),
+        document.getElementById('t-label').textContent])).observe(document.getElementById('t-label'),
+        { childList: true, characterData: true, subtree: true }); }""")
     page.click("#play")
     page.wait_for_function("(b) => Number(document.getElementById('t-week').value) >= b + 2", arg=before,
                            timeout=30_000)
     page.click("#play")
     assert page.get_attribute("#play", "aria-pressed") == "false"
     wait_updated(page, "")
+    # playback asks for the next week ahead of showing it, by the very URLs its redraw then reuses
+    # (a mismatch would ask the server twice for one week)
+    shown = weeks[before + 1]
+    asked = page.evaluate("(w) => performance.getEntriesByType('resource').filter(e => e.name.includes('from=' + w)"
+                          " && /[/](aggregates|hotspots)/.test(e.name)).map(e => [e.name, e.startTime])", shown)
+    paths = sorted(u.split("/api/v1")[1].split("?")[0] for u, _ in asked)
+    assert paths == ["/aggregates/categories", "/aggregates/cells", "/aggregates/hour-weekday", "/hotspots"], paths
+    moved = page.evaluate("(w) => window.__labels.find(l => l[1].includes(w))[0]", shown)
+    # asked while the week before still showed: play waits 700 ms between weeks (a mutation is seen
+    # only after the task that made it, so without asking ahead the requests would start just before)
+    assert all(moved - start > 350 for _, start in asked), (asked, moved)
 
 
 def test_comparison_with_the_same_period_last_year(page: Any, server: str, token: str, shots: Path) -> None:

@@ -84,10 +84,12 @@
       y: rows.map((r) => r.category), marker: { color: "#1f5fa8" } }], { margin: { l: 150, r: 10, t: 10, b: 30 } }, CONFIG);
   }
 
+  /** CompStat of the filters, as of the last day of ``per`` (of the data when null). */
+  const compstatPath = (per) => "/aggregates/compstat?" + CL.filterParams() + (per ? "&as_of=" + CL.addDays(per.to, -1) : "");
+
   async function drawCompStat() {
     const per = CL.period();
-    const asOf = Number($("t-window").value) && per.to ? "&as_of=" + CL.addDays(per.to, -1) : "";
-    const d = await CL.cached("/aggregates/compstat?" + CL.filterParams() + asOf);
+    const d = await CL.cached(compstatPath(Number($("t-window").value) && per.to ? per : null));
     const head = ["offence"];
     for (const w of ["7d", "28d", "ytd"]) head.push(w + " now", w + " last yr", w + " %", w + " p");
     const rows = d.rows.map((r) => {
@@ -107,6 +109,17 @@
       lb.length ? "Models ranked on held-out periods" : "No leaderboard published yet (run crimelens evaluate or demo)");
     table("quarantine", ["source", "reason", "rows"], q.by_reason.map((r) => [r.source, r.reason, r.count]),
       q.total + " rows quarantined");
+  }
+
+  /** The slider's GET answers for period ``per``, asked ahead (playback loads the next week while
+      this one shows); they wait in CL.cached for the redraw. */
+  function prefetch(per) {
+    const p = CL.filterParams({ from: per.from, to: per.to });
+    const quiet = (got) => { got.catch(() => {}); };
+    quiet(CL.cached("/aggregates/hour-weekday?" + p));
+    quiet(CL.cached("/aggregates/categories?" + p));
+    quiet(CL.cached(compstatPath(per)));
+    CL.map.prefetch(p).forEach(quiet);
   }
 
   /** What the time slider moves: the map, the window on the trend, hour × weekday, categories, CompStat. */
@@ -257,7 +270,7 @@
       const f = $("c-pop").files[0];
       if (f) CL.map.readPopulation(f).then((n) => { $("status").textContent = n + " areas with residents loaded."; redrawMap(); });
     });
-    CL.timeline.init(periodRefresh);
+    CL.timeline.init(periodRefresh, prefetch);
     CL.drill.init();
     CL.share.init(openHash);
     window.addEventListener("hashchange", () => { if (location.hash.slice(1) !== CL.toUrl()) openHash(location.hash); });

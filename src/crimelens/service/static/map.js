@@ -78,6 +78,7 @@
       hovertemplate: "%{text}<br>click for the incidents<extra></extra>", name: "click" };
   }
 
+  const cellsOf = (p) => CL.cached("/aggregates/cells?" + p + "&cell_m=500");
   const cellKey = (f) => ring(f)[0].map((v) => v.toFixed(5)).join(",");
 
   async function densityLayer(p, cellP) {
@@ -243,7 +244,7 @@
     M.rows = []; M.legend = []; M.compare = null;
     const raster = [], clicks = [];
     M.raster = raster; M.clicks = clicks;
-    const cellP = CL.cached("/aggregates/cells?" + p + "&cell_m=500");  // fetched beside the layers, not before them
+    const cellP = cellsOf(p);  // fetched beside the layers, not before them
     const parts = await Promise.all([
       cellP,
       $("c-layer").value ? choroplethLayer(p) : Promise.resolve([]),
@@ -290,6 +291,13 @@
       "." + cmp + ($("t-compare").checked && !M.compare ? " Comparison needs a time window (choose one beside the slider)." : "");
   }
 
+  /** Ask ahead for the per-period answers of query ``p`` (cells, and hot spots when shown). */
+  function prefetch(p) {
+    const got = [cellsOf(p)];
+    if ($("l-hotspots").checked) got.push(CL.cached("/hotspots?" + p));
+    return got;
+  }
+
   function readPopulation(file) {
     return file.text().then((text) => {
       const rows = [];
@@ -306,6 +314,6 @@
   const EXTRA = {};
   function addLayer(name, fn) { EXTRA[name] = fn; }
 
-  CL.map = { draw, readPopulation, addLayer, rows: () => M.rows, legend: () => M.legend,
+  CL.map = { draw, prefetch, readPopulation, addLayer, rows: () => M.rows, legend: () => M.legend,
     clickables: () => (M.index ? M.index.items.map((it) => ({ lon: it.cx, lat: it.cy, what: it.what, label: it.label })) : []) };
 })(window.CL);

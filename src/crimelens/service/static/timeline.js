@@ -3,7 +3,7 @@
 "use strict";
 (function (CL) {
   const $ = CL.$;
-  let timer = null, busy = false, again = false, redraw = null;
+  let timer = null, busy = false, again = false, redraw = null, ahead = null;
 
   /** Load the weeks the filters span; keep the slider where it was when that week still exists. */
   async function load() {
@@ -48,14 +48,23 @@
       await step();
       if (!timer) return;
       if (Number(s.value) >= Number(s.max)) { stop(); return; }
+      if (ahead) ahead(periodAt(Number(s.value) + 1));  // the next week loads while this one shows
       s.value = String(Number(s.value) + 1);
       timer = setTimeout(tick, 700);
     };
     timer = setTimeout(tick, 0);
   }
 
-  function init(onChange) {
-    redraw = onChange;
+  /** The period the slider would select at week ``i``. */
+  function periodAt(i) {
+    const end = CL.addDays(CL.state.weeks[i], 7);
+    return { from: CL.addDays(end, -7 * Number($("t-window").value)), to: end };
+  }
+
+  /** ``onChange``: redraw for the slider's period; ``onAhead(period)``: ask for a period's data
+      ahead of showing it (during playback). */
+  function init(onChange, onAhead) {
+    redraw = onChange; ahead = onAhead || null;
     $("t-week").addEventListener("input", label);
     $("t-week").addEventListener("change", () => { stop(); step(); });
     $("t-window").addEventListener("change", () => { stop(); step(); });
