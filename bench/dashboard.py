@@ -10,7 +10,10 @@ times:
 * **first paint**: from pressing "Sign in" to the status line saying "Updated" (map with tiles,
   layers and every chart and table drawn; caches cold);
 * **slider step**: from moving the 1-week slider to "Updated" again (map, charts, CompStat);
-  "cold" steps are weeks not seen before, "warm" the same weeks again.
+  "cold" steps are weeks not seen before, "warm" the same weeks again. Also printed per step: the
+  same interval timed inside the page (no Playwright round trips), the time to the last byte of
+  the step's API answers (the rest is the browser drawing), and the time inside Plotly.react
+  per chart.
 
 The baseline, in the same process: the store queries a step needs (cells, hour × weekday,
 categories for that week) run directly on DuckDB, so the ratio says what the service and the
@@ -167,15 +170,24 @@ def main() -> None:
         weeks = pg.evaluate("CL.state.weeks")
         index = [weeks.index(w) for w in picks]
 
+        waits: list[float] = []  # per step: ms from the move to the last API byte (0: no API call)
+        in_page: list[float] = []  # per step: ms from the move to "Updated", timed in the page
+
         def steps() -> list[float]:
             nonlocal done
             took = []
             for i in index:
                 t0 = time.perf_counter()
                 pg.evaluate("(v) => { const s = document.getElementById('t-week'); s.value = v;"
-                            " s.dispatchEvent(new Event('change')); }", str(i))
+                            " window.__t0 = performance.now(); s.dispatchEvent(new Event('change')); }", str(i))
                 done = until_updated(done)
                 took.append(time.perf_counter() - t0)
+                page, last = pg.evaluate("""() => { const t0 = window.__t0; const es = performance
+                    .getEntriesByType('resource').filter(e => e.startTime >= t0 && e.name.includes('/api/'));
+                    const end = es.length ? Math.max(...es.map(e => e.responseEnd)) - t0 : 0;
+                    return [CL.state.updatedAt - t0, end]; }""")
+                in_page.append(page)
+                waits.append(last)
             return took
 
         fetches()
@@ -183,7 +195,11 @@ def main() -> None:
         cold = steps()
         out["cold_steps_slowest_fetches_ms"] = fetches()
         out["cold_steps_plotly_p50_ms"] = plot_ms()
+        out["cold_steps_in_page_ms"] = [round(x) for x in in_page]
+        out["cold_steps_last_api_byte_ms"] = [round(x) for x in waits]
+        in_page.clear()
         warm = steps()
+        out["warm_steps_in_page_ms"] = [round(x) for x in in_page]
         out["warm_steps_slowest_fetches_ms"] = fetches()
         out["warm_steps_plotly_p50_ms"] = plot_ms()
         pg.screenshot(path=str(db.parent / "dashboard-bench.png"))

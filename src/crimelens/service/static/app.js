@@ -12,6 +12,7 @@
   function updated() {
     updates += 1;
     CL.state.updates = updates;  // what bench/dashboard.py waits on
+    CL.state.updatedAt = performance.now();
     $("status").textContent = "Updated " + new Date().toLocaleTimeString() + " (" + updates + ")";
   }
 
