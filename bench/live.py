@@ -247,6 +247,7 @@ def _run_broker(kind: str, rate: float, seconds: float, batch: int, max_wait: fl
     book = RuleBook.from_dict(RULES)
     store = connect(db)
     stored_lat: list[float] = []
+    stored_at: dict[str, int] = {}
     alert_lat: list[float] = []
     recent = pd.DataFrame()
     published: dict[str, int] = {}
@@ -272,6 +273,7 @@ def _run_broker(kind: str, rate: float, seconds: float, batch: int, max_wait: fl
                 continue
             stored_lat.append((now_ns - ev["published_at_ns"]) / 1e6)
             published[ev["id"]] = ev["published_at_ns"]
+            stored_at[ev["id"]] = now_ns
             if not first_pub:
                 first_pub.append(ev["published_at_ns"])
         new = store.execute("SELECT source, incident_id, occurred_at, category, category_group, ucr_part1, "  # type: ignore[attr-defined]
@@ -307,6 +309,7 @@ def _run_broker(kind: str, rate: float, seconds: float, batch: int, max_wait: fl
     store.close()
     cleanup()
     browser_lat: list[float] = []
+    hop_lat: list[float] = []
     missing = None
     if page is not None:  # the last events' way to the page, then what the page saw
         import live_page
@@ -316,6 +319,7 @@ def _run_broker(kind: str, rate: float, seconds: float, batch: int, max_wait: fl
         page[1].join(60)
         arrivals = json.loads(page[2].read_text()) if page[2].exists() else []
         browser_lat, missing = live_page.browser_latency(arrivals, published)
+        hop_lat, _ = live_page.browser_latency(arrivals, stored_at)  # commit seen by the bench -> page
     rss, hwm = _rss()
     n = int(rate * seconds)
     span = last_commit[0] - first_pub[0] / 1e9 if first_pub else math.nan
@@ -330,6 +334,7 @@ def _run_broker(kind: str, rate: float, seconds: float, batch: int, max_wait: fl
             "alert_p95_ms": pct(alert_lat, 95), "alert_p99_ms": pct(alert_lat, 99),
             "browser_p50_ms": pct(browser_lat, 50), "browser_p95_ms": pct(browser_lat, 95),
             "browser_p99_ms": pct(browser_lat, 99), "browser_missing": missing,
+            "stored_to_browser_p50_ms": pct(hop_lat, 50), "stored_to_browser_p95_ms": pct(hop_lat, 95),
             "rss_peak_mib": round(hwm / 1024, 1), "rss_growth_mib": round((rss - rss0) / 1024, 1),
             "wall_s": round(wall, 1), "consumer_cpu_s": round(cpu, 1),
             "events_per_cpu_s": round(summary.stored / cpu, 1) if cpu else math.nan}
@@ -370,7 +375,8 @@ def main() -> None:
             print(found[-1], flush=True)
     cols = ["broker", "published", "stored", "throughput_per_s", "stored_p50_ms", "stored_p95_ms", "stored_p99_ms",
             "alerts", "alert_p50_ms", "alert_p95_ms", "alert_p99_ms", "browser_p50_ms", "browser_p95_ms",
-            "browser_p99_ms", "browser_missing", "batches", "rss_peak_mib", "rss_growth_mib",
+            "browser_p99_ms", "browser_missing", "stored_to_browser_p50_ms", "stored_to_browser_p95_ms",
+            "batches", "rss_peak_mib", "rss_growth_mib",
             "events_per_cpu_s"]
     print("\n| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
     for r in rows:

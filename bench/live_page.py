@@ -126,8 +126,8 @@ def page(base: str, out: str, ready: Any, stop: Any) -> None:
 
 
 def browser_latency(arrivals: list[list[Any]], published: dict[str, int]) -> tuple[list[float], int]:
-    """Publish → page arrival (ms) of every published event seen in the page (first arrival), and
-    how many published events never arrived."""
+    """``published`` (id → time ns: its publish, or its commit) → page arrival (ms) of every event
+    seen in the page (first arrival), and how many of them never arrived."""
     seen: dict[str, float] = {}
     for at_ms, ids in arrivals:
         for i in ids:
