@@ -46,16 +46,16 @@ def test_statistic_runs_after_the_connection_is_back(pg1: Env, monkeypatch: pyte
 
 
 def test_identical_cold_requests_compute_once(pg1: Env, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Six identical requests that arrive while the first computes share its one count query."""
+    """Six identical requests that arrive while the first computes share its one computation."""
     calls: list[float] = []
-    real = products.hotspot_counts
+    real = products.hotspots_from_counts
 
-    def slow_counts(store: Any, flt: Any, cell_m: float) -> pd.DataFrame:
+    def slow_statistic(counts: pd.DataFrame, cell_m: float, band_m: float | None) -> dict[str, Any]:
         calls.append(time.monotonic())
         time.sleep(0.4)  # keep the flight open while the other requests arrive
-        return real(store, flt, cell_m)
+        return real(counts, cell_m, band_m)
 
-    monkeypatch.setattr(products, "hotspot_counts", slow_counts)
+    monkeypatch.setattr(products, "hotspots_from_counts", slow_statistic)
     headers = _auth(pg1)
     bodies: list[tuple[int, bytes]] = []
     lock = threading.Lock()

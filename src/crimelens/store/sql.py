@@ -105,6 +105,13 @@ def check_timezone(tz: str) -> str:
     return tz
 
 
+def cell_keys(size: float) -> tuple[str, str]:
+    """The SQL of the ``cell_x`` and ``cell_y`` keys of ``cell:<size>`` (square cells of the local CRS)."""
+    if size <= 0:
+        raise InputError("cell size must be positive")
+    return (f"CAST(floor(x / {size!r}) AS BIGINT) AS cell_x", f"CAST(floor(y / {size!r}) AS BIGINT) AS cell_y")
+
+
 def counts_sql(by: Sequence[str], flt: IncidentFilter, *, dialect: Dialect, tz: str = "UTC") -> tuple[str, list[Any]]:
     """``SELECT keys..., count(*) AS count ... GROUP BY keys`` for :meth:`Store.counts`.
 
@@ -121,11 +128,7 @@ def counts_sql(by: Sequence[str], flt: IncidentFilter, *, dialect: Dialect, tz: 
             keys.append(f"{_DERIVED[item][dialect].format(t=local)} AS {item}")
             names.append(item)
         elif (m := _CELL.match(item)) is not None:
-            size = float(m.group(1))
-            if size <= 0:
-                raise InputError("cell size must be positive")
-            keys.append(f"CAST(floor(x / {size!r}) AS BIGINT) AS cell_x")
-            keys.append(f"CAST(floor(y / {size!r}) AS BIGINT) AS cell_y")
+            keys.extend(cell_keys(float(m.group(1))))
             names.extend(["cell_x", "cell_y"])
             needs_location = True
         elif item in INCIDENT_COLUMNS:
