@@ -34,6 +34,11 @@
         CL.fmt(cuts[n - 2]) : CL.fmt(cuts[i - 1]) + " – " + CL.fmt(cuts[i]))) };
   }
 
+  // Legend groups in one fixed order, whichever layer's answer arrives first: choropleth, cells,
+  // hot spots, forecast, outlines.
+  const RANKS = [["incidents per cell", 200], ["change vs", 200], ["Gi*", 300], ["forecast", 400], ["areas", 500]];
+  const rankOf = (group) => (RANKS.find((r) => group.startsWith(r[0])) || ["", 100])[1];
+
   /** One filled trace per class, in class order (legendrank), so the legend reads in order. */
   function classTraces(feats, classOf, colours, labels, group, opacity, line) {
     const by = colours.map(() => ({ x: [], y: [] }));
@@ -43,10 +48,10 @@
       for (const p of ring(f)) { by[k].x.push(p[0]); by[k].y.push(p[1]); }
       by[k].x.push(null); by[k].y.push(null);
     }
-    M.legend.push({ group: group, classes: labels.map((l, i) => ({ label: l, colour: colours[i], n: by[i].x.length })) });
+    M.legend.push({ group: group, rank: rankOf(group), classes: labels.map((l, i) => ({ label: l, colour: colours[i], n: by[i].x.length })) });
     return by.map((g, i) => ({ type: "scatter", mode: "lines", fill: "toself", x: g.x, y: g.y, fillcolor: colours[i],
       opacity: opacity, line: { color: line || "rgba(60,60,60,0.5)", width: 0.5 }, name: labels[i],
-      legendgroup: group, legendgrouptitle: { text: group }, legendrank: 100 * M.legend.length + i, hoverinfo: "skip",
+      legendgroup: group, legendgrouptitle: { text: group }, legendrank: rankOf(group) + i, hoverinfo: "skip",
       showlegend: g.x.length > 0 }));
   }
 
@@ -63,10 +68,10 @@
     }
     if (what) M.clicks.push(...feats.map((f) => ({ rings: [ring(f)], what: what(f), label: text(f) })));
     M.raster.push({ layer: layer, polys: polys, colours: colours, opacity: opacity, line: "rgba(60,60,60,0.5)" });
-    M.legend.push({ group: group, classes: labels.map((l, i) => ({ label: l, colour: colours[i], n: n[i] })) });
+    M.legend.push({ group: group, rank: rankOf(group), classes: labels.map((l, i) => ({ label: l, colour: colours[i], n: n[i] })) });
     return labels.map((l, i) => ({ type: "scatter", mode: "markers", x: [null], y: [null], name: l,
       marker: { symbol: "square", size: 12, color: colours[i], opacity: opacity, line: { color: "rgba(60,60,60,0.5)", width: 0.5 } },
-      legendgroup: group, legendgrouptitle: { text: group }, legendrank: 100 * M.legend.length + i, hoverinfo: "skip",
+      legendgroup: group, legendgrouptitle: { text: group }, legendrank: rankOf(group) + i, hoverinfo: "skip",
       showlegend: n[i] > 0, meta: { raster: layer, k: i } }));
   }
 
@@ -158,7 +163,7 @@
   function drawLegend() {
     const ol = $("map-legend");
     ol.replaceChildren();
-    for (const g of M.legend) {
+    for (const g of M.legend.slice().sort((a, b) => a.rank - b.rank)) {
       if (g.classes.length < 2) continue;
       const li = document.createElement("li"); li.className = "group"; li.textContent = g.group;
       const inner = document.createElement("ol");
