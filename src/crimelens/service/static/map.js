@@ -12,7 +12,7 @@
   const HOT_LABEL = ["Hot spot, 99%", "Hot spot, 95%", "Hot spot, 90%", "Not significant", "Cold spot, 90%",
     "Cold spot, 95%", "Cold spot, 99%"];
   const CHANGE_LABEL = ["much fewer", "fewer", "slightly fewer", "slightly more", "more", "much more"];
-  const M = { population: null, box: null, rows: [], legend: [], seq: 0, raster: [], clicks: [], index: null };
+  const M = { population: null, box: null, rows: [], legend: [], compare: null, seq: 0, raster: [], index: null };
   const ORDER = { choropleth: 0, density: 1, hotspots: 2 };  // how the picture stacks the layers
 
   const ring = (f) => f.geometry.coordinates[0];
@@ -40,7 +40,7 @@
   const rankOf = (group) => (RANKS.find((r) => group.startsWith(r[0])) || ["", 100])[1];
 
   /** One filled trace per class, in class order (legendrank), so the legend reads in order. */
-  function classTraces(feats, classOf, colours, labels, group, opacity, line) {
+  function classTraces(ctx, feats, classOf, colours, labels, group, opacity, line) {
     const by = colours.map(() => ({ x: [], y: [] }));
     for (const f of feats) {
       const k = classOf(f);
@@ -48,7 +48,7 @@
       for (const p of ring(f)) { by[k].x.push(p[0]); by[k].y.push(p[1]); }
       by[k].x.push(null); by[k].y.push(null);
     }
-    M.legend.push({ group: group, rank: rankOf(group), classes: labels.map((l, i) => ({ label: l, colour: colours[i], n: by[i].x.length })) });
+    ctx.legend.push({ group: group, rank: rankOf(group), classes: labels.map((l, i) => ({ label: l, colour: colours[i], n: by[i].x.length })) });
     return by.map((g, i) => ({ type: "scatter", mode: "lines", fill: "toself", x: g.x, y: g.y, fillcolor: colours[i],
       opacity: opacity, line: { color: line || "rgba(60,60,60,0.5)", width: 0.5 }, name: labels[i],
       legendgroup: group, legendgrouptitle: { text: group }, legendrank: rankOf(group) + i, hoverinfo: "skip",
@@ -58,7 +58,7 @@
   /** Polygons of one layer for the map's picture, by class, with an empty legend trace per class
       (in class order, so the legend reads in order; hiding one in the legend hides its class in
       the picture). ``what``/``text``: what a click on a polygon drills into, and its hover text. */
-  function rasterTraces(layer, feats, classOf, colours, labels, group, opacity, what, text) {
+  function rasterTraces(ctx, layer, feats, classOf, colours, labels, group, opacity, what, text) {
     const polys = [], n = colours.map(() => 0);
     for (const f of feats) {
       const k = classOf(f);
@@ -66,9 +66,9 @@
       polys.push({ rings: [ring(f)], k: k });
       n[k] += 1;
     }
-    if (what) M.clicks.push(...feats.map((f) => ({ rings: [ring(f)], what: what(f), label: text(f) })));
-    M.raster.push({ layer: layer, polys: polys, colours: colours, opacity: opacity, line: "rgba(60,60,60,0.5)" });
-    M.legend.push({ group: group, rank: rankOf(group), classes: labels.map((l, i) => ({ label: l, colour: colours[i], n: n[i] })) });
+    if (what) ctx.clicks.push(...feats.map((f) => ({ rings: [ring(f)], what: what(f), label: text(f) })));
+    ctx.raster.push({ layer: layer, polys: polys, colours: colours, opacity: opacity, line: "rgba(60,60,60,0.5)" });
+    ctx.legend.push({ group: group, rank: rankOf(group), classes: labels.map((l, i) => ({ label: l, colour: colours[i], n: n[i] })) });
     return labels.map((l, i) => ({ type: "scatter", mode: "markers", x: [null], y: [null], name: l,
       marker: { symbol: "square", size: 12, color: colours[i], opacity: opacity, line: { color: "rgba(60,60,60,0.5)", width: 0.5 } },
       legendgroup: group, legendgrouptitle: { text: group }, legendrank: rankOf(group) + i, hoverinfo: "skip",
@@ -86,12 +86,12 @@
   const cellsOf = (p) => CL.cached("/aggregates/cells?" + p + "&cell_m=500");
   const cellKey = (f) => ring(f)[0].map((v) => v.toFixed(5)).join(",");
 
-  async function densityLayer(p, cellP) {
+  async function densityLayer(ctx, p, cellP) {
     const cell = await cellP;
     if (!$("t-compare").checked) {
       const q = quantiles(cell.features.map((f) => f.properties.count), 5);
-      M.rows.push(...cell.features.map((f) => ({ layer: "density", value: f.properties.count, lon: centre(f)[0], lat: centre(f)[1] })));
-      return rasterTraces("density", cell.features, (f) => q.of(f.properties.count), S.density, q.labels, "incidents per cell", 0.7);
+      ctx.rows.push(...cell.features.map((f) => ({ layer: "density", value: f.properties.count, lon: centre(f)[0], lat: centre(f)[1] })));
+      return rasterTraces(ctx, "density", cell.features, (f) => q.of(f.properties.count), S.density, q.labels, "incidents per cell", 0.7);
     }
     const per = CL.period();
     if (!per.from || !per.to) { $("map-note").dataset.compare = "needs a window"; return []; }
@@ -106,20 +106,20 @@
     const cls = (d) => d < 0 ? (d <= -2 * top / 3 ? 0 : d <= -top / 3 ? 1 : 2) : (d >= 2 * top / 3 ? 5 : d >= top / 3 ? 4 : 3);
     const now = cell.features.reduce((a, f) => a + f.properties.count, 0);
     const then = prev.features.reduce((a, f) => a + f.properties.count, 0);
-    M.compare = { now: now, then: then, from: ly.from, to: ly.to };
-    M.rows.push(...changed.map((x) => ({ layer: "change vs last year", value: x[1], lon: centre(x[0])[0], lat: centre(x[0])[1] })));
+    ctx.compare = { now: now, then: then, from: ly.from, to: ly.to };
+    ctx.rows.push(...changed.map((x) => ({ layer: "change vs last year", value: x[1], lon: centre(x[0])[0], lat: centre(x[0])[1] })));
     const shaped = changed.map((x) => Object.assign({}, x[0], { d: x[1] }));
-    return rasterTraces("density", shaped, (f) => cls(f.d), S.change, CHANGE_LABEL, "change vs same period last year", 0.75);
+    return rasterTraces(ctx, "density", shaped, (f) => cls(f.d), S.change, CHANGE_LABEL, "change vs same period last year", 0.75);
   }
 
-  async function hotspotLayer(p) {
+  async function hotspotLayer(ctx, p) {
     const hs = await CL.cached("/hotspots?" + p);
-    M.rows.push(...hs.features.map((f) => ({ layer: "hot spots", value: f.properties.class, lon: centre(f)[0], lat: centre(f)[1] })));
-    return rasterTraces("hotspots", hs.features, (f) => HOT_ORDER.indexOf(f.properties.class), S.hot, HOT_LABEL, "Gi* hot spots", 0.85,
+    ctx.rows.push(...hs.features.map((f) => ({ layer: "hot spots", value: f.properties.class, lon: centre(f)[0], lat: centre(f)[1] })));
+    return rasterTraces(ctx, "hotspots", hs.features, (f) => HOT_ORDER.indexOf(f.properties.class), S.hot, HOT_LABEL, "Gi* hot spots", 0.85,
       (f) => ({ box: bbox(f), title: "Hot spot (" + f.properties.class + ")" }), (f) => "hot spot: " + f.properties.class);
   }
 
-  async function forecastLayer(p) {
+  async function forecastLayer(ctx, p) {
     const models = await CL.cached("/forecasts");
     if (!models.length) return [];
     // A surface does not depend on the slider's dates (the fallback is always the last 28 days), so
@@ -127,35 +127,35 @@
     const q = new URLSearchParams(p);
     q.delete("from"); q.delete("to");
     const fc = await CL.cached("/forecasts/" + encodeURIComponent(models[0].name) + "?" + q);
-    const t = classTraces(fc.features, () => 0, ["rgba(0,0,0,0)"], ["top cells: " + fc.model], "forecast", 1, "#542788");
+    const t = classTraces(ctx, fc.features, () => 0, ["rgba(0,0,0,0)"], ["top cells: " + fc.model], "forecast", 1, "#542788");
     t[0].line.width = 1.5;
     return t;
   }
 
-  async function outlineLayer(p) {
+  async function outlineLayer(ctx, p) {
     const col = $("f-area-col").value;
     const ar = await CL.cached("/aggregates/outlines?" + p + "&column=" + col);
-    const t = classTraces(ar.features, () => 0, ["rgba(0,0,0,0)"], [col + " outlines"], "areas", 1, "#333");
+    const t = classTraces(ctx, ar.features, () => 0, ["rgba(0,0,0,0)"], [col + " outlines"], "areas", 1, "#333");
     return t.concat([clickTrace(ar.features, (f) => ({ area: col + ":" + f.properties.area, title: col + " " + f.properties.area }),
       (f) => col + " " + f.properties.area + ": " + f.properties.count)]);
   }
 
-  async function choroplethLayer(p) {
+  async function choroplethLayer(ctx, p) {
     const layer = $("c-layer").value;
     const body = { layer: layer, measure: $("c-measure").value, scheme: $("c-scheme").value, k: 5, cell_m: 500,
       population: M.population || [] };
     const d = await CL.api("/choropleth?" + p, { method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify(body) });
     const unit = d.parameters.units || "incidents";
-    M.rows.push(...d.features.map((f) => ({ layer: "choropleth " + layer, area: f.properties.area, value: f.properties.value,
+    ctx.rows.push(...d.features.map((f) => ({ layer: "choropleth " + layer, area: f.properties.area, value: f.properties.value,
       class: f.properties.class, lon: centre(f)[0], lat: centre(f)[1] })));
     const group = layer + ": " + unit + " (" + $("c-scheme").value.replace("_", " ") + ")";
     const text = (f) => f.properties.area + ": " + CL.fmt(f.properties.value, 2);
     if (layer === "grid") {  // many cells: in the picture, a click placed on the cell under the pointer
-      return rasterTraces("choropleth", d.features, (f) => f.properties.class - 1, S.choropleth.slice(0, d.legend.length),
+      return rasterTraces(ctx, "choropleth", d.features, (f) => f.properties.class - 1, S.choropleth.slice(0, d.legend.length),
         d.legend.map((c) => c.label), group, 0.7, (f) => ({ box: bbox(f), title: "Grid " + f.properties.area }), text);
     }
-    const traces = classTraces(d.features, (f) => f.properties.class - 1, S.choropleth.slice(0, d.legend.length),
+    const traces = classTraces(ctx, d.features, (f) => f.properties.class - 1, S.choropleth.slice(0, d.legend.length),
       d.legend.map((c) => c.label), group, 0.7);
     return traces.concat([clickTrace(d.features, (f) => ({ area: layer + ":" + f.properties.area, title: layer + " " + f.properties.area }), text)]);
   }
@@ -246,20 +246,22 @@
   async function draw(p) {
     const seq = ++M.seq;
     const want = (id) => $(id).checked;
-    M.rows = []; M.legend = []; M.compare = null;
-    const raster = [], clicks = [];
-    M.raster = raster; M.clicks = clicks;
+    // what the layers add, kept apart per draw (a draw still waiting on answers when a newer one
+    // starts must not add to the newer one's)
+    const ctx = { rows: [], legend: [], raster: [], clicks: [], compare: null };
     const cellP = cellsOf(p);  // fetched beside the layers, not before them
     const parts = await Promise.all([
       cellP,
-      $("c-layer").value ? choroplethLayer(p) : Promise.resolve([]),
-      want("l-areas") ? outlineLayer(p) : Promise.resolve([]),
-      want("l-density") ? densityLayer(p, cellP) : Promise.resolve([]),
-      want("l-hotspots") ? hotspotLayer(p) : Promise.resolve([]),
-      want("l-forecast") ? forecastLayer(p) : Promise.resolve([]),
+      $("c-layer").value ? choroplethLayer(ctx, p) : Promise.resolve([]),
+      want("l-areas") ? outlineLayer(ctx, p) : Promise.resolve([]),
+      want("l-density") ? densityLayer(ctx, p, cellP) : Promise.resolve([]),
+      want("l-hotspots") ? hotspotLayer(ctx, p) : Promise.resolve([]),
+      want("l-forecast") ? forecastLayer(ctx, p) : Promise.resolve([]),
       ...Object.values(EXTRA).map((fn) => fn(p)),
     ]);
     if (seq !== M.seq) return;  // a newer draw started meanwhile
+    M.rows = ctx.rows; M.legend = ctx.legend; M.compare = ctx.compare; M.raster = ctx.raster;
+    const clicks = ctx.clicks;
     const cell = parts.shift();
     const traces = [].concat(...parts);
     // every cell is clickable (density shown or not); hot spots and grid cells were added by their layers
