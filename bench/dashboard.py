@@ -185,7 +185,7 @@ def main() -> None:
                 page, last = pg.evaluate("""() => { const t0 = window.__t0; const es = performance
                     .getEntriesByType('resource').filter(e => e.startTime >= t0 && e.name.includes('/api/'));
                     const end = es.length ? Math.max(...es.map(e => e.responseEnd)) - t0 : 0;
-                    return [CL.state.updatedAt - t0, end]; }""")
+                    return [(CL.state.updatedAt || t0) - t0, end]; }""")  # 0: a page that does not record it
                 in_page.append(page)
                 waits.append(last)
             return took
