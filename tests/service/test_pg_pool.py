@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
 
 from crimelens.exceptions import StoreBusyError
-from tests.service.conftest import PG_SERVER, pg_or_skip
+from tests.service.conftest import PG_SERVER, Env, PgTemplate, make_env, pg_or_skip
 
 
 def _views(size: int) -> Any:
@@ -45,3 +48,30 @@ def test_waiting_request_gets_the_connection_when_it_is_freed() -> None:
         assert got == [held]
     finally:
         pool.close()
+
+
+
+@pytest.fixture
+def pg1(pg_template: PgTemplate, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    """The service on PostgreSQL with a read pool of one connection."""
+    monkeypatch.setenv("CRIMELENS_PG_POOL", "1")
+    yield from make_env(pg_template, tmp_path)
+
+
+def test_a_request_waiting_for_a_connection_does_not_stall_the_others(pg1: Env) -> None:
+    """With the only pooled connection held, a data request waits for it in a worker thread while the
+    event loop goes on answering (here /health); freed, the waiting request completes."""
+    headers = pg1.auth("analyst")
+    url = "/api/v1/aggregates/areas?column=district&from=2023-02-01&to=2024-02-01"
+    got: list[int] = []
+    with pg1.app.state.svc.rt.pg_views.lease():
+        waiter = threading.Thread(target=lambda: got.append(pg1.client.get(url, headers=headers).status_code))
+        waiter.start()
+        time.sleep(0.5)
+        t = time.perf_counter()
+        health = pg1.client.get("/api/v1/health")
+        took = time.perf_counter() - t
+        assert health.status_code == 200 and took < 5, took  # the loop was not blocked by the wait
+        assert waiter.is_alive() and not got
+    waiter.join(20)
+    assert got == [200]

@@ -98,9 +98,21 @@ Ctx = Annotated[AuditContext, Depends(audit_context)]
 
 
 async def reader(svc: Svc) -> AsyncIterator[DuckDBStore]:
-    """A read view of the store for this request (pooled; never shared by two requests at once)."""
-    with svc.rt.lease() as view:
+    """A read view of the store for this request (pooled; never shared by two requests at once).
+
+    On PostgreSQL the lease is taken in a worker thread: with every pooled connection busy it
+    waits (up to its timeout, then 503), and waiting on the event loop would stall the very
+    requests whose end gives a connection back — every request of the process until the timeout.
+    """
+    lease = svc.rt.lease()
+    view = await run_in_threadpool(lease.__enter__) if svc.rt.postgres else lease.__enter__()
+    try:
         yield view
+    except BaseException as exc:
+        if not lease.__exit__(type(exc), exc, exc.__traceback__):
+            raise
+    else:
+        lease.__exit__(None, None, None)
 
 
 Reader = Annotated[DuckDBStore, Depends(reader)]
