@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import Depends, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -100,19 +100,25 @@ Ctx = Annotated[AuditContext, Depends(audit_context)]
 async def reader(svc: Svc) -> AsyncIterator[DuckDBStore]:
     """A read view of the store for this request (pooled; never shared by two requests at once).
 
-    On PostgreSQL the lease is taken in a worker thread: with every pooled connection busy it
-    waits (up to its timeout, then 503), and waiting on the event loop would stall the very
-    requests whose end gives a connection back — every request of the process until the timeout.
+    On PostgreSQL an idle pooled connection is taken on the event loop; otherwise the wait (up to
+    the pool's timeout, then 503) happens in a worker thread: waiting on the event loop would stall
+    the very requests whose end gives a connection back — every request of the process until the
+    timeout.
     """
-    lease = svc.rt.lease()
-    view = await run_in_threadpool(lease.__enter__) if svc.rt.postgres else lease.__enter__()
+    if not svc.rt.postgres:
+        with svc.rt.lease() as view:
+            yield view
+        return
+    pool = svc.rt.pg_views
+    pg = pool.try_acquire()
+    if pg is None:
+        pg = await run_in_threadpool(pool.acquire)
     try:
-        yield view
+        yield cast(DuckDBStore, pg)  # routes use the one store interface of both backends
     except BaseException as exc:
-        if not lease.__exit__(type(exc), exc, exc.__traceback__):
-            raise
-    else:
-        lease.__exit__(None, None, None)
+        pool.release(pg, exc)
+        raise
+    pool.release(pg)
 
 
 Reader = Annotated[DuckDBStore, Depends(reader)]

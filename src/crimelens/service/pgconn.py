@@ -114,19 +114,32 @@ class PgViews:
     @contextmanager
     def lease(self, timeout: float = 30.0) -> Iterator[PgReadView]:
         """A view for one unit of work; waits up to ``timeout`` seconds when all are busy."""
-        try:
-            view = self._idle.get_nowait()
-        except queue.Empty:
-            view = self._make_or_wait(timeout)
+        view = self.acquire(timeout)
         try:
             yield view
-        except psycopg.OperationalError:
+        except BaseException as exc:
+            self.release(view, exc)
+            raise
+        self.release(view)
+
+    def try_acquire(self) -> PgReadView | None:
+        """An idle view at once, or ``None`` (never waits, never connects: safe on an event loop)."""
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            return None
+
+    def acquire(self, timeout: float = 30.0) -> PgReadView:
+        """A view: an idle one, a new one while below ``size``, else the next one given back within
+        ``timeout`` seconds (:class:`StoreBusyError` after it). Give it back with :meth:`release`."""
+        return self.try_acquire() or self._make_or_wait(timeout)
+
+    def release(self, view: PgReadView, exc: BaseException | None = None) -> None:
+        """Give ``view`` back after its work (ended by ``exc`` if it failed)."""
+        if isinstance(exc, psycopg.OperationalError):
             self._discard(view)  # a broken connection is not put back
-            raise
-        except BaseException:
+        else:
             self._idle.put(view)  # autocommit: a failed statement leaves no open transaction behind
-            raise
-        self._idle.put(view)
 
     def _make_or_wait(self, timeout: float) -> PgReadView:
         with self._lock:
