@@ -275,6 +275,8 @@ def main() -> None:
     ap.add_argument("--incidents", type=int, default=2_000_000)
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--requests", type=int, default=20)
+    ap.add_argument("--direct-requests", type=int, default=None,
+                    help="requests per client of the direct (floor) queries [default: --requests]")
     ap.add_argument("--db", type=Path, default=None)
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--pg", default=None, help="a PostgreSQL server URL: run on PostgreSQL instead of DuckDB")
@@ -297,7 +299,8 @@ def main() -> None:
     result = {"incidents": args.incidents, "clients": args.clients, "cpus": os.cpu_count(),
               "backend": "postgres" if args.pg else "duckdb", "workers": args.workers,
               "load_average": os.getloadavg()[0],
-              "direct": floor(db, args.clients, args.requests),
+              "direct_requests": args.direct_requests or args.requests,
+              "direct": floor(db, args.clients, args.direct_requests or args.requests),
               "service": service(db, args.clients, args.requests, args.port, args.workers, args.settle),
               "load_average_end": os.getloadavg()[0]}
     print(json.dumps(result, indent=2))
