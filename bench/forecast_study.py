@@ -11,8 +11,12 @@ folds, ``auto``'s inner fold ``j`` at origin ``T`` is exactly the outer fold at 
 (the memo in :mod:`crimelens.forecast.memo` relies on the same identity), so a selection rule can
 be replayed on the cache in seconds and gives the PAI ``auto`` with that rule would get, without
 refitting anything. The replay uses :meth:`crimelens.forecast.auto.Auto.weigh` itself, so the rule
-replayed is the code ``auto`` runs. ``ensemble`` is the mean of its members' shares (as in
-:mod:`crimelens.forecast.ensemble`).
+replayed is the code ``auto`` runs. ``ensemble`` (a single model here and a blend candidate of
+``auto``) is the mean of its members' shares (as in :mod:`crimelens.forecast.ensemble`), from
+the cached member surfaces; they are kept on the study area only, so the shares are normalised
+there rather than over the whole grid (a small difference for members with mass outside it).
+``--folds 0:26,26:52,:`` reports the first and second half of the folds and all of them, e.g. to
+choose a rule on one half and report the other as held out.
 """
 
 from __future__ import annotations
