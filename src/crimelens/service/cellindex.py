@@ -22,7 +22,7 @@ import io
 import logging
 import threading
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -112,14 +112,20 @@ def ready(rt: Any, cell_m: float) -> CellIndex | None:
 
     def run() -> None:
         try:
-            rt.cached(key, lambda: build(rt.lease, cell_m))
+            if not rt.closed:
+                rt.cached(key, lambda: build(rt.lease, cell_m))
         except Exception:  # the store answers instead; the next generation tries again
-            log.warning("hot spot cell index not built", exc_info=True)
+            if not rt.closed:
+                log.warning("hot spot cell index not built", exc_info=True)
         finally:
             with _building_lock:
                 _building.discard(flight)
+            with suppress(ValueError):
+                rt.background.remove(threading.current_thread())
 
-    threading.Thread(target=run, name="cell-index", daemon=True).start()
+    thread = threading.Thread(target=run, name="cell-index", daemon=True)
+    rt.background.append(thread)  # Runtime.close joins it before closing the connection it reads on
+    thread.start()
     return None
 
 

@@ -41,6 +41,8 @@ from crimelens.store.duckdb import DuckDBStore
 Clock = Callable[[], datetime]
 #: How often (at most) a PostgreSQL-backed process checks for changes made by other processes.
 POLL_SECONDS = 0.25
+#: how long :meth:`Runtime.close` waits for a background reader to finish
+BACKGROUND_JOIN_S = 30.0
 
 
 def is_postgres(url: str) -> bool:
@@ -206,6 +208,9 @@ class Runtime:
         self.rollups = ResultCache(size=4)
         self.events = EventBus()
         self.closed = False
+        #: background readers (the hot spot cell index build): joined by :meth:`close` before the
+        #: connections they read on are closed
+        self.background: list[threading.Thread] = []
         self.store: Any
         self.writer: Any
         if self.postgres:
@@ -427,6 +432,9 @@ class Runtime:
         if self.closed:
             return
         self.closed = True
+        for t in list(self.background):  # a build reading on a view ends before its view is closed
+            if t is not threading.current_thread():
+                t.join(timeout=BACKGROUND_JOIN_S)
         with self._views_lock:
             for v in self._views:
                 v.con.close()
