@@ -85,7 +85,18 @@ def by_area(store: DuckDBStore, flt: IncidentFilter, column: str) -> dict[str, A
 
 def compstat(store: DuckDBStore, flt: IncidentFilter, as_of: str | None = None) -> dict[str, Any]:
     """CompStat table: offences × (7 days, 28 days, year to date) against last year."""
-    counts = store.counts(["day", "category", "time_precision"], flt)
+    return compstat_from_counts(compstat_counts(store, flt), as_of)
+
+
+def compstat_counts(store: DuckDBStore, flt: IncidentFilter) -> pd.DataFrame:
+    """The one database step of :func:`compstat`: all-history daily counts per offence. It does not
+    depend on ``as_of``, so the service caches it per data generation and filter (a new report
+    date then costs the table, not a scan of the store)."""
+    return store.counts(["day", "category", "time_precision"], flt)
+
+
+def compstat_from_counts(counts: pd.DataFrame, as_of: str | None = None) -> dict[str, Any]:
+    """:func:`compstat` from :func:`compstat_counts` (no store; ``counts`` is not modified)."""
     if counts.empty:
         return {"method": "compstat", "windows": {}, "rows": [], "parameters": {}}
     out: dict[str, Any] = json.loads(json.dumps(compstat_table(counts, as_of=as_of).summary(), default=_jsonable))

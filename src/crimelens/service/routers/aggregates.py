@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
@@ -66,8 +66,12 @@ async def compstat(_: Viewer, flt: Filter, svc: Svc, store: Reader,
             raise HTTPException(422, f"as_of {as_of!r} is not a calendar date (YYYY-MM-DD)") from None
         if not 1900 <= day.year <= 2200:
             raise HTTPException(422, "as_of must fall between the years 1900 and 2200")
-    return await cached_json(svc, ("cs", repr(flt), as_of), CompStatOut,
-                             lambda: products.compstat(store, flt, as_of))
+    def compute() -> dict[str, Any]:
+        # the daily counts do not depend on as_of: one store scan per data generation and filter
+        counts = svc.rt.cached(("cs-counts", repr(flt)), lambda: products.compstat_counts(store, flt))
+        return products.compstat_from_counts(counts, as_of)
+
+    return await cached_json(svc, ("cs", repr(flt), as_of), CompStatOut, compute)
 
 
 @router.get("/cells", response_model=FeatureCollectionOut, summary="Density on square cells (GeoJSON)")
