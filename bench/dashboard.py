@@ -12,8 +12,8 @@ times:
 * **slider step**: from moving the 1-week slider to "Updated" again (map, charts, CompStat);
   "cold" steps are weeks not seen before, "warm" the same weeks again. Also printed per step: the
   same interval timed inside the page (no Playwright round trips), the time to the last byte of
-  the step's API answers (the rest is the browser drawing), and the time inside Plotly.react
-  per chart.
+  the step's API answers (the rest is the browser drawing), each cold step's requests (start and
+  last byte, ms after the move) and the time inside Plotly.react per chart.
 
 The baseline, in the same process: the store queries a step needs (cells, hour × weekday,
 categories for that week) run directly on DuckDB, so the ratio says what the service and the
@@ -172,6 +172,7 @@ def main() -> None:
 
         waits: list[float] = []  # per step: ms from the move to the last API byte (0: no API call)
         in_page: list[float] = []  # per step: ms from the move to "Updated", timed in the page
+        per_step: list[dict[str, list[int]]] = []  # per step: API route -> [start, last byte] ms after the move
 
         def steps() -> list[float]:
             nonlocal done
@@ -182,12 +183,15 @@ def main() -> None:
                             " window.__t0 = performance.now(); s.dispatchEvent(new Event('change')); }", str(i))
                 done = until_updated(done)
                 took.append(time.perf_counter() - t0)
-                page, last = pg.evaluate("""() => { const t0 = window.__t0; const es = performance
+                page, last, each = pg.evaluate("""() => { const t0 = window.__t0; const es = performance
                     .getEntriesByType('resource').filter(e => e.startTime >= t0 && e.name.includes('/api/'));
                     const end = es.length ? Math.max(...es.map(e => e.responseEnd)) - t0 : 0;
-                    return [(CL.state.updatedAt || t0) - t0, end]; }""")  # 0: a page that does not record it
+                    const each = es.map(e => [new URL(e.name).pathname, Math.round(e.startTime - t0),
+                                              Math.round(e.responseEnd - t0)]);
+                    return [(CL.state.updatedAt || t0) - t0, end, each]; }""")  # 0: a page that does not record it
                 in_page.append(page)
                 waits.append(last)
+                per_step.append({name.rsplit("/", 1)[-1]: [start, end] for name, start, end in each})
             return took
 
         fetches()
@@ -197,6 +201,8 @@ def main() -> None:
         out["cold_steps_plotly_p50_ms"] = plot_ms()
         out["cold_steps_in_page_ms"] = [round(x) for x in in_page]
         out["cold_steps_last_api_byte_ms"] = [round(x) for x in waits]
+        out["cold_steps_fetch_start_end_ms"] = list(per_step)
+        per_step.clear()
         in_page.clear()
         warm = steps()
         out["warm_steps_in_page_ms"] = [round(x) for x in in_page]
