@@ -15,7 +15,7 @@ import tempfile
 from typing import Any
 
 from crimelens.exceptions import InputError
-from crimelens.service import cellindex
+from crimelens.service import cellindex, heap
 from crimelens.settings import Settings
 
 
@@ -35,6 +35,7 @@ def worker_app() -> Any:
 
     app = create_app(Settings())
     app.state.svc.rt.warm()
+    heap.settle()  # the start-up heap out of full collections (service/heap.py)
     cellindex.ready(app.state.svc.rt, app.state.svc.rt.settings.hotspot_cell_m)  # starts its build
     return app
 
@@ -68,6 +69,7 @@ def serve(settings: Settings, *, log_level: str = "info", workers: int = 1, stre
     app = create_app(settings)
     app.state.stream_spec = stream
     app.state.svc.rt.warm()  # the aggregate rollup, before the first request
+    heap.settle()  # the start-up heap out of full collections (service/heap.py)
     cellindex.ready(app.state.svc.rt, settings.hotspot_cell_m)  # the hot spot cell index, in the background
     uvicorn.run(app, **options)
 
