@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -39,7 +39,7 @@ from crimelens.schema import RECORD_KINDS
 from crimelens.store.sql import cell_keys
 
 log = logging.getLogger(__name__)
-_DAY_S = 86_400
+_EPOCH = date(1970, 1, 1)
 _COLUMNS = ("day", "crs", "cell_x", "cell_y", "category", "category_group", "source", "record_kind", "located")
 _CODED = ("crs", "category", "category_group", "source", "record_kind")
 _DAY_SQL = {"postgres": "CAST(floor(extract(epoch FROM occurred_at) / 86400) AS INTEGER)",
@@ -169,10 +169,10 @@ class CellIndex:
     def _day(bound: datetime | None, default: int) -> int | None:
         if bound is None:
             return default
-        ns = utc(bound).value
-        if ns % (_DAY_S * 1_000_000_000):
+        ts = utc(bound)  # any unit: a far date (year 177) has no nanosecond value
+        if (ts.hour, ts.minute, ts.second, ts.microsecond, ts.nanosecond) != (0, 0, 0, 0, 0):
             return None  # not a UTC midnight: the store answers
-        return int(ns // (_DAY_S * 1_000_000_000))
+        return (ts.date() - _EPOCH).days
 
     def counts(self, flt: IncidentFilter, cell_m: float) -> pd.DataFrame | None:
         """``crs``, ``cell_x``, ``cell_y``, ``count`` for ``flt`` (ordered as the store's ``counts``
