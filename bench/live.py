@@ -24,10 +24,11 @@ clusters: one cluster of 3 detections within 200 m every 2 seconds, each at a ne
 
 Reported per broker: events published and stored, sustained throughput (stored / (last commit −
 first publish)), p50/p95/p99 publish→stored, →alert and →browser (ms), events that never reached
-the page, batches, the consumer's CPU seconds and events stored per CPU second, and the consumer
-process's peak resident memory (VmHWM; each broker runs in a fresh process) and its growth over
-the run. The broker URLs default to this machine's services (``CRIMELENS_NATS_URL``,
-``CRIMELENS_MQTT_URL``, ``CRIMELENS_AMQP_URL``).
+the page, the page's full dashboard redraws (``page_redraws``; ``CRIMELENS_BENCH_REDRAW_MS=0``
+gives it one per batch, as before the coalescing), batches, the consumer's CPU seconds and events
+stored per CPU second, and the consumer process's peak resident memory (VmHWM; each broker runs
+in a fresh process) and its growth over the run. The broker URLs default to this machine's
+services (``CRIMELENS_NATS_URL``, ``CRIMELENS_MQTT_URL``, ``CRIMELENS_AMQP_URL``).
 """
 
 from __future__ import annotations
@@ -311,6 +312,7 @@ def _run_broker(kind: str, rate: float, seconds: float, batch: int, max_wait: fl
     browser_lat: list[float] = []
     hop_lat: list[float] = []
     missing = None
+    redraws: int | None = None
     if page is not None:  # the last events' way to the page, then what the page saw
         import live_page
 
@@ -320,6 +322,8 @@ def _run_broker(kind: str, rate: float, seconds: float, batch: int, max_wait: fl
         arrivals = json.loads(page[2].read_text()) if page[2].exists() else []
         browser_lat, missing = live_page.browser_latency(arrivals, published)
         hop_lat, _ = live_page.browser_latency(arrivals, stored_at)  # commit seen by the bench -> page
+        redraws_file = Path(str(page[2]) + ".redraws")
+        redraws = int(redraws_file.read_text()) if redraws_file.exists() else None
     rss, hwm = _rss()
     n = int(rate * seconds)
     span = last_commit[0] - first_pub[0] / 1e9 if first_pub else math.nan
@@ -335,6 +339,7 @@ def _run_broker(kind: str, rate: float, seconds: float, batch: int, max_wait: fl
             "browser_p50_ms": pct(browser_lat, 50), "browser_p95_ms": pct(browser_lat, 95),
             "browser_p99_ms": pct(browser_lat, 99), "browser_missing": missing,
             "stored_to_browser_p50_ms": pct(hop_lat, 50), "stored_to_browser_p95_ms": pct(hop_lat, 95),
+            "page_redraws": redraws,
             "rss_peak_mib": round(hwm / 1024, 1), "rss_growth_mib": round((rss - rss0) / 1024, 1),
             "wall_s": round(wall, 1), "consumer_cpu_s": round(cpu, 1),
             "events_per_cpu_s": round(summary.stored / cpu, 1) if cpu else math.nan}

@@ -6,7 +6,9 @@ process and its loads reach the service through NOTIFY (``crimelens.service.batc
 :func:`page` (run in its own process) opens the dashboard in headless Chromium, signs in, and
 subscribes to the page's one SSE reader (``CL.events``, the reader the dashboard's panels use),
 noting ``Date.now()`` and the batch's incident ids for every ``incidents`` event; at the end it
-writes them to a JSON file. :func:`browser_latency` maps them back to publish times.
+writes them to a JSON file, and how many full dashboard redraws the page made meanwhile (live
+incidents redraw at most once per ``CL.liveRedrawMs``, default 12 s; ``CRIMELENS_BENCH_REDRAW_MS=0``
+gives the page a redraw per batch, as before). :func:`browser_latency` maps them back to publish times.
 """
 
 from __future__ import annotations
@@ -116,12 +118,17 @@ def page(base: str, out: str, ready: Any, stop: Any) -> None:
             if time.time() > end:
                 raise RuntimeError("the page's event stream did not connect")
             time.sleep(0.1)
+        redraw_ms = os.environ.get("CRIMELENS_BENCH_REDRAW_MS")
+        if redraw_ms is not None:  # 0: a full redraw per batch, as before the coalescing
+            pg.evaluate(f"() => {{ window.CL.liveRedrawMs = {int(redraw_ms)}; }}")
         pg.evaluate(_SUBSCRIBE)
+        start = int(pg.evaluate("() => CL.state.updates || 0"))
         ready.set()
         while not stop.wait(0.5):
             pass
         arrivals = pg.evaluate("() => window.__arrivals")
         Path(out).write_text(json.dumps(arrivals))
+        Path(out + ".redraws").write_text(str(int(pg.evaluate("() => CL.state.updates || 0")) - start))
         browser.close()
 
 

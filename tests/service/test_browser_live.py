@@ -116,6 +116,39 @@ def test_live_panel_receives_events_and_catches_up_after_reconnect(server: str, 
         browser.close()
 
 
+def test_live_batches_redraw_the_charts_at_most_once_per_interval(server: str, tmp_path: Path) -> None:
+    """Every batch reaches the feed and the Live panel at once; the charts, map and CompStat are
+    redrawn for the first batch after a quiet spell, then at most once per ``CL.liveRedrawMs``."""
+    every_ms = 10_000
+    token = httpx.post(server + "/api/v1/auth/login",
+                       json={"username": "admin", "password": PASSWORDS["admin"]}).json()["access_token"]
+    with playwright_api.sync_playwright() as p:
+        browser, page = _signed_in(p, server)
+        _wait(page, "() => document.getElementById('status').textContent.startsWith('Updated')", 60)
+        page.evaluate(f"() => {{ window.CL.liveRedrawMs = {every_ms}; }}")
+        rows = _incident_rows(page)
+        updates = int(page.evaluate("() => window.CL.state.updates"))
+        _ingest(server, token, write_rows(tmp_path / "r1.csv", chicago_rows(2, seed=11, start_id=97_000_001, days=1),
+                                          CHICAGO_HEADER))
+        _wait(page, "() => window.CL.state.liveRedraws === 1 && window.CL.state.updates > " + str(updates), BOUND_S)
+        t_first = time.perf_counter()
+        for n, start in ((3, 97_100_001), (4, 97_200_001)):
+            _ingest(server, token, write_rows(tmp_path / f"r{start}.csv",
+                                              chicago_rows(n, seed=start % 97, start_id=start, days=1), CHICAGO_HEADER))
+        _wait(page, f"() => document.querySelectorAll(\"#live-list li[data-kind='incident']\").length >= {rows + 9}",
+              BOUND_S)
+        assert page.locator("#feed li:has-text('97200001')").count() == 1  # the feed list is immediate too
+        held_s = time.perf_counter() - t_first
+        assert held_s < every_ms / 1000, f"the two later loads took {held_s:.1f} s; cannot check the coalescing"
+        assert page.evaluate("() => window.CL.state.liveRedraws") == 1, "a later batch redrew before the interval"
+        assert "7 new incidents" in page.inner_text("#live-cue")
+        _wait(page, "() => window.CL.state.liveRedraws === 2", every_ms / 1000 + BOUND_S)
+        _wait(page, "() => document.getElementById('live-cue').textContent.startsWith('updated')", BOUND_S)
+        assert page.inner_text("#live-cue").endswith("· 7 new incidents")  # both later batches in one redraw
+        print(f"first redraw at once; batches 2+3 drawn together after {time.perf_counter() - t_first:.1f} s")
+        browser.close()
+
+
 def test_a_separate_stream_process_reaches_the_live_panel(pg_template: Any, jetstream: JetStream,
                                                           tmp_path: Path) -> None:
     """PostgreSQL: a ``crimelens stream`` process (not the service) loads from NATS; its NOTIFY

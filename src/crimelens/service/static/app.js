@@ -233,9 +233,42 @@
     $("alerts-note").textContent = (alertMsg ? alertMsg + " " : "") + (d.items.length ? d.total + " open." : "No open alerts.");
   }
 
+  /* Live incidents redraw the charts, map and CompStat at most once every CL.liveRedrawMs (default 12 s;
+     set it before sign-in, e.g. from a test): at 1,000 events/s a full redraw per batch would keep the
+     service and the browser busy. The first batch after a quiet spell redraws at once; later ones are
+     counted and drawn together. The feed list and the Live panel still show every batch at once. */
+  const redraw = { timer: null, last: -Infinity, pending: 0 };
+  CL.state.liveRedraws = 0;
+
+  function liveCue(text) {
+    let cue = $("live-cue");
+    if (!cue) {
+      cue = document.createElement("span");
+      cue.id = "live-cue"; cue.className = "note"; cue.setAttribute("role", "status");
+      $("status").after(" ", cue);
+    }
+    cue.textContent = text;
+  }
+
+  function liveRedraw(data) {
+    redraw.pending += Number(data.stored || 0) + Number(data.updated || 0) || (data.items || []).length;
+    const every = Number(CL.liveRedrawMs) >= 0 ? Number(CL.liveRedrawMs) : 12000;
+    if (redraw.timer !== null) {
+      liveCue(redraw.pending + " new incidents; charts redraw by " +
+        new Date(Date.now() + Math.max(0, redraw.last + every - performance.now())).toLocaleTimeString());
+      return;
+    }
+    redraw.timer = setTimeout(() => {
+      const n = redraw.pending;
+      redraw.timer = null; redraw.pending = 0; redraw.last = performance.now();
+      CL.state.liveRedraws += 1;
+      refresh().then(() => liveCue("updated " + new Date().toLocaleTimeString() + " · " + n + " new incidents"));
+    }, Math.max(0, redraw.last + every - performance.now()));
+  }
+
   /** The live feed: incidents and alerts from the page's one /events reader (CL.events, core.js). */
   function feed(ev, data) {
-    if (ev === "incidents") { addFeed(data); refresh(); }
+    if (ev === "incidents") { addFeed(data); liveRedraw(data); }
     if (ev === "alert") { addAlertFeed(data); drawAlerts().catch(() => {}); }
   }
   CL.events.subscribe(feed);
