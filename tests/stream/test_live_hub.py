@@ -222,3 +222,44 @@ def test_the_files_log_poll_announces_a_batch_no_notification_reached(database: 
         assert feed.high_water is not None
     finally:
         svc.rt.close()
+
+
+def test_an_alert_raised_in_one_worker_reaches_the_others_once(database: str) -> None:
+    """Two service processes on one database (as ``--workers 2``): an alert raised in one, then
+    acknowledged in the other, is published once per process with its action."""
+    import pandas as pd
+
+    from crimelens.alerts.model import Alert
+    from crimelens.service.app import create_app
+    from crimelens.service.batchfeed import BatchListener
+    from tests.service.conftest import service_settings
+
+    svcs = [create_app(service_settings(database)).state.svc for _ in range(2)]
+    try:
+        feeds = []
+        for svc in svcs:
+            feed = BatchListener(svc)  # not started: its polls are driven here
+            svc.alerts.monitor.feed.subscribe(feed.alerts.mine)  # as start() does
+            feed._poll()  # the start: alerts already stored are history
+            feeds.append(feed)
+        day = pd.Timestamp("2024-03-04", tz="UTC")
+        alert = Alert(kind="threshold", area_level="district", area="004", category="burglary",
+                      window_start=day, window_end=day + pd.Timedelta(days=1), observed=7.0, severity="high")
+        svcs[0].alerts.monitor.process([alert], now=day + pd.Timedelta(days=1), deliver=False)  # raised in worker 0
+
+        def seen(svc: Any) -> list[tuple[str, str]]:
+            return [(e["data"]["action"], e["data"]["alert"]["alert_id"]) for e in svc.rt.events.history
+                    if e["event"] == "alert"]
+
+        for _ in range(2):  # a second poll of the same window publishes nothing again
+            for feed in feeds:
+                feed._poll()
+        assert seen(svcs[0]) == seen(svcs[1]) == [("new", alert.alert_id)]
+        svcs[1].alerts.set_status(alert.alert_id, resolve=False, label=None, note=None, username="analyst")
+        for _ in range(2):
+            for feed in feeds:
+                feed._poll()
+        assert seen(svcs[0]) == seen(svcs[1]) == [("new", alert.alert_id), ("acknowledged", alert.alert_id)]
+    finally:
+        for svc in svcs:
+            svc.rt.close()

@@ -21,6 +21,13 @@ evaluation on arrival runs in one process only, the holder of the ``batch-alerts
 (:meth:`~crimelens.service.runtime.Runtime.try_leader`), for every batch.
 The event carries the batch's source, counts, up to :data:`FEED_ITEMS` rows without personal fields
 (points rounded to about 100 m) and the ids of up to :data:`MAX_IDS` of its incidents.
+
+**Alerts from other processes** (PostgreSQL, several ``--workers``): an alert is raised (or
+acknowledged, resolved) in one process, which publishes it to its own subscribers; every other
+worker learns it from the ``alerts`` table (:class:`AlertRelay`: alerts updated within
+:data:`ALERT_MARGIN` of the newest update whose status this process has not published; a change
+is published at the second poll that sees it, so the raising process's own publication is
+recorded first), so a dashboard on any worker sees every alert within two polls, once.
 """
 
 from __future__ import annotations
@@ -40,6 +47,8 @@ log = logging.getLogger("crimelens.service.batchfeed")
 FEED_FIELDS = ("source", "incident_id", "occurred_at", "category", "category_group", "district", "beat")
 FEED_ITEMS = 50
 MAX_IDS = 5000
+ALERT_MARGIN = timedelta(minutes=10)
+_ACTIONS = {"open": "new", "acknowledged": "acknowledged", "resolved": "resolved"}
 
 
 def announce(svc: Service, batch_id: str, report: dict[str, Any] | None = None) -> bool:
@@ -90,6 +99,56 @@ def _event(svc: Service, batch_id: str, report: dict[str, Any]) -> dict[str, Any
             "incident_ids": [str(i) for i in ids["incident_id"]]}
 
 
+class AlertRelay:
+    """Alerts raised or changed by other processes, published here once per status (PostgreSQL)."""
+
+    def __init__(self, svc: Service) -> None:
+        self.svc = svc
+        self.seen: dict[str, str] = {}  # alert id -> the status last published by this process
+        self.pending: dict[str, str] = {}  # changes seen once in the table, published at the next poll
+        self._lock = threading.Lock()
+        self._started = False
+
+    def mine(self, kind: str, data: dict[str, Any]) -> None:
+        """Feed subscriber: an alert this process published itself is not relayed back."""
+        alert = data.get("alert") or {}
+        if kind == "alert" and alert.get("alert_id"):
+            with self._lock:
+                self.seen[str(alert["alert_id"])] = str(alert.get("status"))
+
+    def poll(self) -> int:
+        """Publish what changed since the last poll; returns how many events were published."""
+        try:
+            # the window ends at the newest update, whatever clock the alerts were stamped with
+            rows = self.svc.rt.query("SELECT alert_id, status, payload FROM alerts WHERE updated_at >= "
+                                     "(SELECT max(updated_at) FROM alerts) - CAST(? AS INTERVAL) "
+                                     "ORDER BY updated_at, alert_id", [f"{int(ALERT_MARGIN.total_seconds())} seconds"])
+        except Exception:  # noqa: BLE001 -- no alert tables yet: nothing to relay
+            return 0
+        published = 0
+        for alert_id, status, payload in rows:
+            key, now = str(alert_id), str(status)
+            with self._lock:
+                before = self.seen.get(key)
+                if not self._started:
+                    self.seen[key] = now  # history at the start
+                if before == now or not self._started:
+                    continue  # already published here
+                if self.pending.get(key) != now:
+                    # first sight: wait one poll, so an alert this process stored and is about to
+                    # publish itself (save, then publish) is recorded by :meth:`mine` first
+                    self.pending[key] = now
+                    continue
+                self.seen[key] = now
+                self.pending.pop(key, None)
+            alert = payload if isinstance(payload, dict) else json.loads(payload)
+            action = "new" if before is None else _ACTIONS.get(now, "updated")
+            self.svc.rt.events.publish("alert", {"action": action, "alert": alert})
+            published += 1
+        self._started = True
+        return published
+
+
 class BatchListener:
     """Listens for loads committed by any process (PostgreSQL) and announces them here."""
 
@@ -100,6 +159,7 @@ class BatchListener:
         self.high_water: datetime | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.alerts = AlertRelay(svc)
 
     # -- listening (PostgreSQL) ----------------------------------------------------------------
     def start(self) -> None:
@@ -107,6 +167,7 @@ class BatchListener:
         if not self.svc.rt.postgres or self._thread is not None:
             return
         self.svc.rt.events.evaluates_alerts = self.svc.rt.try_leader("batch-alerts")
+        self.svc.alerts.monitor.feed.subscribe(self.alerts.mine)
         self._thread = threading.Thread(target=self._listen, name="crimelens-batchfeed", daemon=True)
         self._thread.start()
 
@@ -162,12 +223,17 @@ class BatchListener:
             for (batch_id,) in rt.query("SELECT batch_id FROM files WHERE loaded_at > ?",
                                         [self.high_water - self.margin]):
                 rt.events.claim(str(batch_id))
+            self.alerts.poll()  # likewise: the alerts already there are history
             return
         rows = rt.query("SELECT batch_id, loaded_at FROM files WHERE loaded_at > ? ORDER BY loaded_at",
                         [self.high_water - self.margin])
         for batch_id, at in rows:
             self._safely(str(batch_id))
             self.high_water = max(self.high_water, at)
+        try:
+            self.alerts.poll()
+        except Exception:  # the relay must not stop the batch feed
+            log.exception("relaying alerts failed")
 
     def _safely(self, batch_id: str) -> None:
         try:
