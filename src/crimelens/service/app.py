@@ -40,6 +40,7 @@ from crimelens.service.routers import (
     drilldown,
     events,
     fairness,
+    feeds,
     forecasts,
     health,
     hotspots,
@@ -58,7 +59,7 @@ from crimelens.settings import Settings
 log = logging.getLogger("crimelens.service")
 API = "/api/v1"
 ROUTERS = (health, auth, incidents, aggregates, hotspots, forecasts, models, quarantine, ingest, jobs, users,
-           audit, events, alerts, public, fairness, drilldown, areas, patrol)
+           audit, events, alerts, public, fairness, drilldown, areas, patrol, feeds)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
