@@ -149,6 +149,37 @@ class AlertRelay:
         return published
 
 
+class NewsRelay:
+    """Feed items stored since the last poll, published here as ``feed`` events (PostgreSQL)."""
+
+    def __init__(self, svc: Service, margin: timedelta) -> None:
+        self.svc, self.margin = svc, margin
+        self.high_water: datetime | None = None
+
+    def poll(self) -> int:
+        """Publish the items fetched since the last poll (none at the first); returns how many."""
+        from crimelens.service.routers.feeds import has_items_table, item_record, select_items
+
+        rt = self.svc.rt
+        if not has_items_table(self.svc):
+            if self.high_water is None:  # no items yet: whatever is stored later is news
+                self.high_water = datetime.fromtimestamp(0).astimezone()
+            return 0
+        first = self.high_water is None
+        after = self.high_water - self.margin if self.high_water is not None else None
+        rows = select_items(self.svc, fetched_after=after, limit=5000 if first else 500)
+        fresh = []
+        for row in rows:
+            self.high_water = row[-1] if self.high_water is None else max(self.high_water, row[-1])
+            if rt.events.claim(f"feed:{row[0]}") and not first:
+                fresh.append(item_record(row))
+        if first and self.high_water is None:
+            self.high_water = datetime.fromtimestamp(0).astimezone()
+        if fresh:
+            rt.events.publish("feed", {"items": fresh})
+        return len(fresh)
+
+
 class BatchListener:
     """Listens for loads committed by any process (PostgreSQL) and announces them here."""
 
@@ -160,6 +191,7 @@ class BatchListener:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.alerts = AlertRelay(svc)
+        self.news = NewsRelay(svc, self.margin)
 
     # -- listening (PostgreSQL) ----------------------------------------------------------------
     def start(self) -> None:
@@ -224,6 +256,7 @@ class BatchListener:
                                         [self.high_water - self.margin]):
                 rt.events.claim(str(batch_id))
             self.alerts.poll()  # likewise: the alerts already there are history
+            self._news()  # and the news items
             return
         rows = rt.query("SELECT batch_id, loaded_at FROM files WHERE loaded_at > ? ORDER BY loaded_at",
                         [self.high_water - self.margin])
@@ -234,6 +267,13 @@ class BatchListener:
             self.alerts.poll()
         except Exception:  # the relay must not stop the batch feed
             log.exception("relaying alerts failed")
+        self._news()
+
+    def _news(self) -> None:
+        try:
+            self.news.poll()
+        except Exception:  # nor must the news relay
+            log.exception("relaying feed items failed")
 
     def _safely(self, batch_id: str) -> None:
         try:
