@@ -31,7 +31,7 @@
       const a = data.alert || {};
       row("alert", a.raised_at || a.at || data.at, a.category || a.rule || "", a.rule || "");
     } else if (ev.startsWith("feed")) {
-      for (const i of data.items || [data]) row("feed", i.published || i.at, i.crime_type || i.category || "", i.source || "");
+      for (const i of data.items || [data]) row("feed", i.published_at || i.published || i.at, i.crime_type || i.category || "", i.source || "");
     } else {
       row(ev, data.at || new Date().toISOString(), data.kind || data.name || "", "");
     }
