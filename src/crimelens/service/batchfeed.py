@@ -48,6 +48,7 @@ FEED_FIELDS = ("source", "incident_id", "occurred_at", "category", "category_gro
 FEED_ITEMS = 50
 MAX_IDS = 5000
 ALERT_MARGIN = timedelta(minutes=10)
+_EPOCH = datetime.fromtimestamp(0).astimezone()  # "before anything": every later row is news
 _ACTIONS = {"open": "new", "acknowledged": "acknowledged", "resolved": "resolved"}
 
 
@@ -163,7 +164,7 @@ class NewsRelay:
         rt = self.svc.rt
         if not has_items_table(self.svc):
             if self.high_water is None:  # no items yet: whatever is stored later is news
-                self.high_water = datetime.fromtimestamp(0).astimezone()
+                self.high_water = _EPOCH
             return 0
         first = self.high_water is None
         after = self.high_water - self.margin if self.high_water is not None else None
@@ -174,7 +175,7 @@ class NewsRelay:
             if rt.events.claim(f"feed:{row[0]}") and not first:
                 fresh.append(item_record(row))
         if first and self.high_water is None:
-            self.high_water = datetime.fromtimestamp(0).astimezone()
+            self.high_water = _EPOCH
         if fresh:
             rt.events.publish("feed", {"items": fresh})
         return len(fresh)
@@ -251,29 +252,26 @@ class BatchListener:
             rt.events.evaluates_alerts = rt.try_leader("batch-alerts")
         if self.high_water is None:  # the start: what is already in the log is history, not news
             got = rt.query("SELECT max(loaded_at) FROM files")
-            self.high_water = got[0][0] if got and got[0][0] is not None else datetime.fromtimestamp(0).astimezone()
+            self.high_water = got[0][0] if got and got[0][0] is not None else _EPOCH
             for (batch_id,) in rt.query("SELECT batch_id FROM files WHERE loaded_at > ?",
                                         [self.high_water - self.margin]):
                 rt.events.claim(str(batch_id))
-            self.alerts.poll()  # likewise: the alerts already there are history
-            self._news()  # and the news items
+            self._relay()  # likewise: the alerts and news items already there are history
             return
         rows = rt.query("SELECT batch_id, loaded_at FROM files WHERE loaded_at > ? ORDER BY loaded_at",
                         [self.high_water - self.margin])
         for batch_id, at in rows:
             self._safely(str(batch_id))
             self.high_water = max(self.high_water, at)
-        try:
-            self.alerts.poll()
-        except Exception:  # the relay must not stop the batch feed
-            log.exception("relaying alerts failed")
-        self._news()
+        self._relay()
 
-    def _news(self) -> None:
-        try:
-            self.news.poll()
-        except Exception:  # nor must the news relay
-            log.exception("relaying feed items failed")
+    def _relay(self) -> None:
+        """Alerts and news items from other processes; neither relay may stop the batch feed."""
+        for what, relay in (("alerts", self.alerts), ("feed items", self.news)):
+            try:
+                relay.poll()
+            except Exception:
+                log.exception("relaying %s failed", what)
 
     def _safely(self, batch_id: str) -> None:
         try:
