@@ -23,7 +23,6 @@ import logging
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, suppress
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -35,7 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from crimelens.filters import IncidentFilter, utc
-from crimelens.schema import RECORD_KINDS
+from crimelens.service.coded import Coded, filter_mask
 from crimelens.store.sql import cell_keys
 
 log = logging.getLogger(__name__)
@@ -129,23 +128,13 @@ def ready(rt: Any, cell_m: float) -> CellIndex | None:
     return None
 
 
-@dataclass(frozen=True)
-class _Codes:
-    codes: npt.NDArray[np.int64]
-    values: list[str]
-
-    def of(self, names: tuple[str, ...] | list[str]) -> npt.NDArray[np.int64]:
-        wanted = set(names)
-        return np.array([i for i, v in enumerate(self.values) if v in wanted], dtype=np.int64)
-
-
-def _codes(col: pa.ChunkedArray) -> _Codes:
+def _codes(col: pa.ChunkedArray) -> Coded:
     """Integer codes whose order is the values' order (so the CRS sorts as the store's ORDER BY)."""
     enc = pc.dictionary_encode(col).combine_chunks()
     values = [str(v) for v in enc.dictionary.to_pylist()]
     rank = np.argsort(np.argsort(np.array(values, dtype=object), kind="stable"), kind="stable")
     codes = rank[enc.indices.to_numpy(zero_copy_only=False)] if values else np.zeros(len(col), np.int64)
-    return _Codes(np.asarray(codes, dtype=np.int64), sorted(values))
+    return Coded(np.asarray(codes, dtype=np.int64), np.asarray(sorted(values), dtype=object))
 
 
 class CellIndex:
@@ -184,24 +173,17 @@ class CellIndex:
         if lo is None or hi is None:
             return None
         i, j = np.searchsorted(self.day, [lo, hi], side="left")
-        keep = np.ones(j - i, dtype=bool)
-        k = self.keys
-        cats = flt.category_names()
-        if cats:
-            keep &= np.isin(k["category"].codes[i:j], k["category"].of(cats))
-        elif not flt.include_non_crime:
-            keep &= ~np.isin(k["category_group"].codes[i:j], k["category_group"].of(["non_crime"]))
-        if flt.sources:
-            keep &= np.isin(k["source"].codes[i:j], k["source"].of(list(flt.sources)))
+        rows = slice(i, j)
+        mask = filter_mask(self.keys, flt, rows)
+        keep = np.ones(j - i, dtype=bool) if mask is None else mask
         if flt.located:
-            keep &= self.located[i:j]
-        if set(flt.kinds) != set(RECORD_KINDS):
-            keep &= np.isin(k["record_kind"].codes[i:j], k["record_kind"].of(list(flt.kinds)))
+            keep &= self.located[rows]
+        k = self.keys
         return _group(k["crs"].codes[i:j][keep], self.cell_x[i:j][keep], self.cell_y[i:j][keep], k["crs"].values)
 
 
 def _group(crs: npt.NDArray[np.int64], cx: npt.NDArray[np.int64], cy: npt.NDArray[np.int64],
-           names: list[str]) -> pd.DataFrame:
+           names: npt.NDArray[Any]) -> pd.DataFrame:
     """Counts per (crs, cx, cy), sorted by the three keys."""
     if not len(crs):
         return pd.DataFrame({"crs": pd.Series([], dtype=object), "cell_x": np.array([], np.int64),

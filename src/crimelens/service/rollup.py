@@ -17,15 +17,13 @@ UTC hours, or a zone whose offsets are not whole hours.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
 from crimelens.filters import IncidentFilter, utc
+from crimelens.service.coded import Coded, filter_mask
 
 #: Keys stored as columns of the pre-aggregate.
 STORED_KEYS = ("category", "category_group", "source", "time_precision")
@@ -34,15 +32,6 @@ TIME_KEYS = ("day", "week", "month", "hour", "weekday")
 #: What :meth:`CountsRollup.counts` can group by.
 ROLLUP_KEYS = frozenset(STORED_KEYS + TIME_KEYS)
 _MAX_GROUPS = 20_000_000  # larger cross products go to the store
-
-
-@dataclass(frozen=True)
-class _Key:
-    """Integer codes per row and the distinct values they index, in sorted order (so code order
-    is value order and grouped results come out sorted like the store's ``ORDER BY``)."""
-
-    codes: npt.NDArray[np.int64]
-    values: npt.NDArray[Any]
 
 
 def hourly_counts_keys() -> list[str]:
@@ -71,10 +60,10 @@ class CountsRollup:
         start = start.iloc[order].reset_index(drop=True)
         self._t = start.to_numpy(dtype="datetime64[ns]").astype(np.int64)
         self._n = hourly["count"].to_numpy(dtype=np.int64)[order]
-        self._keys: dict[str, _Key] = {}
+        self._keys: dict[str, Coded] = {}
         for name in STORED_KEYS:  # the schema makes these non-null
             codes, values = pd.factorize(hourly[name].iloc[order].astype(object), sort=True)
-            self._keys[name] = _Key(codes.astype(np.int64), np.asarray(values, dtype=object))
+            self._keys[name] = Coded(codes.astype(np.int64), np.asarray(values, dtype=object))
         local = start.dt.tz_convert(timezone).dt.tz_localize(None)
         #: whether every hour starts on a local whole hour (false for zones offset by 30 or 45 min)
         self.exact = bool((local.dt.minute == 0).all()) if len(local) else True
@@ -88,7 +77,7 @@ class CountsRollup:
         }
         for name, series in derived.items():
             codes, values = pd.factorize(series, sort=True)
-            self._keys[name] = _Key(codes.astype(np.int64), np.asarray(values))
+            self._keys[name] = Coded(codes.astype(np.int64), np.asarray(values))
 
     def __len__(self) -> int:
         return len(self._n)
@@ -112,7 +101,7 @@ class CountsRollup:
         lo = 0 if flt.start is None else int(np.searchsorted(self._t, _ns(flt.start), side="left"))
         hi = len(self._t) if flt.end is None else int(np.searchsorted(self._t, _ns(flt.end), side="left"))
         rows = np.arange(lo, max(lo, hi))
-        keep = self._mask(flt, rows)
+        keep = filter_mask(self._keys, flt, rows)  # no record_kind key: built from the default kinds
         if keep is not None:
             rows = rows[keep]
         weights = self._n[rows]
@@ -127,21 +116,3 @@ class CountsRollup:
         out["count"] = totals[present]
         return out  # ravel order is lexicographic in the sorted codes: already ORDER BY ``by``
 
-    def _mask(self, flt: IncidentFilter, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_] | None:
-        conds: list[npt.NDArray[np.bool_]] = []
-        cats = flt.category_names()
-        if cats:
-            conds.append(self._isin("category", cats, rows))
-        elif not flt.include_non_crime:
-            conds.append(~self._isin("category_group", ["non_crime"], rows))
-        if flt.sources:
-            conds.append(self._isin("source", list(flt.sources), rows))
-        if not conds:
-            return None
-        keep: npt.NDArray[np.bool_] = np.logical_and.reduce(conds)
-        return keep
-
-    def _isin(self, key: str, wanted: list[str], rows: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
-        k = self._keys[key]
-        codes = np.flatnonzero(np.isin(k.values, np.asarray(wanted, dtype=object)))
-        return np.isin(k.codes[rows], codes)
