@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 EXTRAS ?= analysis,server,postgres,stream,spark,reports,deep,nlp,dev
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/constraints.txt requirements/no-deps.txt 2>/dev/null | sha1sum | cut -c1-10)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/constraints.txt requirements/no-deps.txt requirements/s3a-test-jars.sh 2>/dev/null | sha1sum | cut -c1-10)
 DEMO_DIR ?= demo
 PORT ?= 8000
 
@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml requirements/constraints.txt requirements/no-deps.txt
 	$(PIP) install -q -c requirements/constraints.txt -e ".[$(EXTRAS)]"
 	# statsforecast's models work with pandas 3 but its metadata says pandas<3: see the file
 	if [[ ",$(EXTRAS)," == *",analysis,"* ]]; then $(PIP) install -q --no-deps -r requirements/no-deps.txt; fi
+	# hadoop-aws + AWS SDK jars for the s3a:// lake test on Spark, test time only (see the script)
+	if [[ ",$(EXTRAS)," == *",dev,"* && ",$(EXTRAS)," == *",spark,"* ]]; then bash requirements/s3a-test-jars.sh $(VENV) \
+	  || echo "s3a test jars not fetched: the Spark-on-S3 test will skip"; fi
 	# axe-core (accessibility checks in the browser tests), build/test time only; the page never loads it
 	if command -v npm >/dev/null; then npm install --no-save --no-package-lock --prefix . axe-core@4 >/dev/null \
 	  || echo "axe-core not installed: the accessibility tests will skip"; fi

@@ -138,8 +138,9 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, sample: Path) -> None:
         (["info", "--db", str(tmp_path / "x.duckdb"), "--engine", "spark"], "needs a lake store"),
         (["info", "--db", "lake:", "--engine", "duckdb"], "needs a directory"),
         (["info", "--db", f"lake:{tmp_path}", "--engine", "flink"], "unknown engine"),
-        (["info", "--db", "lake:s3a://bucket/crimes"], "object-store lakes are not supported"),
-        (["info", "--db", "lake:S3://bucket/crimes", "--engine", "spark"], "object-store lakes are not supported"),
+        (["info", "--db", "lake:gs://bucket/crimes"], "gs:// lakes are not supported"),
+        (["info", "--db", "lake:hdfs://head/crimes", "--engine", "spark"], "hdfs:// lakes are not supported"),
+        (["info", "--db", "lake:S3://bucket"], "name a bucket and a prefix"),
     ]
     for args, says in cases:
         code, text = _cli(*args)

@@ -23,6 +23,7 @@ from crimelens.cli.common import (
     JsonOpt,
     KindOpt,
     SourceOpt,
+    SparkConfOpt,
     SparkMasterOpt,
     ToOpt,
     emit,
@@ -57,10 +58,11 @@ def _progress(label: str, quiet: bool) -> Iterator[None]:
         yield
 
 
-def _open(db: str | None, engine: str = "duckdb", spark_master: str | None = None) -> Any:
+def _open(db: str | None, engine: str = "duckdb", spark_master: str | None = None,
+          spark_conf: list[str] | None = None) -> Any:
     from crimelens.cli.common import open_store
 
-    return open_store(db, read_only=True, engine=engine, spark_master=spark_master)
+    return open_store(db, read_only=True, engine=engine, spark_master=spark_master, spark_conf=spark_conf)
 
 
 def _crs(store: Any, flt: IncidentFilter) -> str:
@@ -168,6 +170,7 @@ def hotspots(
     db: DbOpt = None,
     engine: EngineOpt = "duckdb",
     spark_master: SparkMasterOpt = None,
+    spark_conf: SparkConfOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Hot spots: KDE surface, Gi* or Local Moran cells, point clusters, emerging hot spots."""
@@ -178,7 +181,7 @@ def hotspots(
     flt = dataclasses.replace(make_filter(start, end, category, source, kind), located=True)
     cell_text = cell or str(DEFAULT_CELL[method])
     with errors_to_exit(), _progress(f"{method} hot spots", as_json):
-        store = _open(db, engine, spark_master)
+        store = _open(db, engine, spark_master, spark_conf)
         try:
             crs = _crs(store, flt)
             quality = _quality(store, flt, crs)
@@ -337,6 +340,7 @@ def trends(
     db: DbOpt = None,
     engine: EngineOpt = "duckdb",
     spark_master: SparkMasterOpt = None,
+    spark_conf: SparkConfOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Counts over time (zero-filled), STL trend, hour × weekday or month × year tables."""
@@ -345,7 +349,7 @@ def trends(
     _check_out(out)
     flt = make_filter(start, end, category, source, kind)
     with errors_to_exit():
-        store = _open(db, engine, spark_master)
+        store = _open(db, engine, spark_master, spark_conf)
         try:
             quality = _quality(store, flt, None)
             result: Any
@@ -387,6 +391,7 @@ def compstat(
     db: DbOpt = None,
     engine: EngineOpt = "duckdb",
     spark_master: SparkMasterOpt = None,
+    spark_conf: SparkConfOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """CompStat: week, 28 days and year to date against the same period last year, per offence."""
@@ -397,7 +402,7 @@ def compstat(
     when = parse_date(as_of, "--as-of")
     keys = ["category"] if by is None else [by, "category"]
     with errors_to_exit():
-        store = _open(db, engine, spark_master)
+        store = _open(db, engine, spark_master, spark_conf)
         try:
             if when is None:
                 days = store.counts(["day"], flt)

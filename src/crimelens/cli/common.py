@@ -19,7 +19,7 @@ DEFAULT_DB = "crimelens.duckdb"
 
 DbOpt = Annotated[
     str | None,
-    typer.Option("--db", help="DuckDB file, postgresql:// URL or lake:DIR (Parquet lake) "
+    typer.Option("--db", help="DuckDB file, postgresql:// URL or lake:DIR / lake:s3://BUCKET/PREFIX (Parquet lake) "
                  "[default: $CRIMELENS_DB or ./crimelens.duckdb]"),
 ]
 EngineOpt = Annotated[str, typer.Option("--engine", help="Engine: duckdb (default) or spark (needs --db lake:DIR).")]
@@ -68,10 +68,13 @@ def open_store(db: str | None, *, read_only: bool = False, engine: str = "duckdb
     if lake_dir(url) is None:
         raise InputError(f"--engine spark needs a lake store (--db lake:DIR), not {url!r}")
     from crimelens.settings import Settings
+    from crimelens.store.lakefs import is_object_store, s3a_conf
 
     settings = Settings()  # CRIMELENS_SPARK_MASTER / CRIMELENS_SPARK_CONF or .env; the flags win
+    lake = lake_dir(url) or ""
+    bucket = s3a_conf() if is_object_store(lake) else {}  # S3A reaches the bucket pyarrow reaches
     session = spark_session(spark_master or settings.spark_master,
-                            conf={**settings.spark_conf, **parse_conf(spark_conf)})
+                            conf={**bucket, **settings.spark_conf, **parse_conf(spark_conf)})
     return connect(url, read_only=read_only, engine="spark", spark=session)
 
 

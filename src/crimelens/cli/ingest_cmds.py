@@ -112,10 +112,10 @@ def _human(r: object) -> str:
 
 
 def info(db: DbOpt = None, engine: EngineOpt = "duckdb", spark_master: SparkMasterOpt = None,
-         as_json: JsonOpt = False) -> None:
+         spark_conf: SparkConfOpt = None, as_json: JsonOpt = False) -> None:
     """Summarise the store: totals, sources, categories, time span, quarantine."""
     with errors_to_exit():
-        store = open_store(db, read_only=True, engine=engine, spark_master=spark_master)
+        store = open_store(db, read_only=True, engine=engine, spark_master=spark_master, spark_conf=spark_conf)
         data = store.info()
         store.close()
     if as_json:

@@ -8,7 +8,8 @@ they are cleaned and the results back, as a :data:`crimelens.ingest.Cleaner`:
 2. if the source has no CRS yet, the first (small) chunk is cleaned on the driver, which fixes
    the local CRS exactly as a sequential load would;
 3. the other chunks are written as raw Parquet (strings, one file per chunk) to the lake's
-   staging area; Spark reads them and ``mapInArrow`` calls ``clean_chunk`` on each chunk;
+   staging area (``_staging/`` in the lake, on the bucket for an ``s3://`` lake, so a cluster's
+   executors read them wherever they run); Spark reads them and ``mapInArrow`` calls ``clean_chunk`` on each chunk;
    results (incidents, personal rows, quarantine, counters) are written back by Spark;
 4. the driver hands the cleaned chunks, in file order, to the lake's batch writer, which
    classifies and commits them atomically (:class:`~crimelens.store.lake.LakeBatch`).
@@ -21,7 +22,6 @@ order (noted in the report): the answer stays the same, only the parallelism is 
 from __future__ import annotations
 
 import json
-import shutil
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from crimelens.cleaning.clean import CleanContext, CleanResult, clean_chunk
 from crimelens.ingest import clean_each, ingest_file
@@ -42,6 +41,7 @@ if TYPE_CHECKING:
 
     from crimelens.spark.store import SparkLakeStore
     from crimelens.store.base import IngestReport
+    from crimelens.store.lakefs import LakeFS
 
 #: Id strategies whose repeat counts run across chunks (see the module docstring).
 SEQUENTIAL_IDS = ("content_ordinal", "field_or_content")
@@ -87,8 +87,9 @@ def _clean_partition(batches: Iterable[pa.RecordBatch], header: list[str], mappi
 class SparkCleaner:
     """A :data:`crimelens.ingest.Cleaner` that cleans chunks on Spark (see the module docstring)."""
 
-    def __init__(self, spark: SparkSession, staging: Path) -> None:
+    def __init__(self, spark: SparkSession, lfs: LakeFS, staging: str = "_staging") -> None:
         self.spark = spark
+        self.lfs = lfs
         self.staging = staging
         self.notes: list[str] = []
 
@@ -104,16 +105,15 @@ class SparkCleaner:
             if first is None:
                 return
             yield clean_chunk(first, mapping, ctx)  # fixes ctx.crs as a sequential load would
-        work = self.staging / f"spark-{uuid.uuid4().hex}"
+        work = f"{self.staging}/spark-{uuid.uuid4().hex}"
         try:
             yield from self._on_spark(it, mapping, ctx, work)
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            self.lfs.delete_dir(work)
 
     def _on_spark(self, chunks: Iterator[RawChunk], mapping: Mapping, ctx: CleanContext,
-                  work: Path) -> Iterator[CleanResult]:
-        raw_dir, out_dir = work / "raw", work / "clean"
-        raw_dir.mkdir(parents=True)
+                  work: str) -> Iterator[CleanResult]:
+        raw_dir, out_dir = f"{work}/raw", f"{work}/clean"
         header: list[str] | None = None
         malformed: list[CleanResult] = []
         n = 0
@@ -127,7 +127,7 @@ class SparkCleaner:
             cols = {f"c{j}": chunk.table.column(j).cast(pa.string()) for j in range(chunk.table.num_columns)}
             cols[_RECORD] = pa.array(chunk.records.to_numpy(), type=pa.int64())
             cols[_CHUNK] = pa.array([i] * chunk.table.num_rows, type=pa.int64())
-            pq.write_table(pa.table(cols), raw_dir / f"chunk-{i:07d}.parquet")
+            self.lfs.write_parquet(f"{raw_dir}/chunk-{i:07d}.parquet", pa.table(cols))
             n += 1
         yield from malformed
         if not n or header is None:
@@ -139,11 +139,12 @@ class SparkCleaner:
         def clean(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
             return _clean_partition(batches, names, mapping, base)
 
-        frame = self.spark.read.parquet(str(raw_dir))
+        frame = self.spark.read.parquet(self.lfs.spark_uri(raw_dir))
         frame.mapInArrow(clean, "chunk long, kind string, payload binary").write.partitionBy("chunk").parquet(
-            str(out_dir))
-        for part in sorted(out_dir.glob("chunk=*"), key=lambda p: int(p.name.split("=", 1)[1])):
-            table = pq.read_table(part)
+            self.lfs.spark_uri(out_dir))
+        done = {int(rel.split("/chunk=", 1)[1].split("/", 1)[0]) for rel in self.lfs.files_under(out_dir, ".parquet")}
+        for chunk_id in sorted(done):
+            table = self.lfs.read_parquet(f"{out_dir}/chunk={chunk_id}")
             got = dict(zip(table.column("kind").to_pylist(), table.column("payload").to_pylist(), strict=True))
             stats = json.loads(got["stats"])
             yield CleanResult(
@@ -156,9 +157,7 @@ class SparkCleaner:
 
 def ingest_file_spark(store: SparkLakeStore, path: str | Path, **kwargs: Any) -> IngestReport:
     """:func:`crimelens.ingest.ingest_file` with the cleaning on ``store``'s Spark session."""
-    staging = store.root / "_staging"
-    staging.mkdir(parents=True, exist_ok=True)
-    cleaner = SparkCleaner(store.spark, staging)
+    cleaner = SparkCleaner(store.spark, store.lfs)
     report = ingest_file(store, path, cleaner=cleaner, **kwargs)
     report.notes.extend(cleaner.notes)
     return report

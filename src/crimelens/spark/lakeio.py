@@ -7,7 +7,6 @@ from the directory names, as strings (see :data:`crimelens.spark.session.BASE_CO
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crimelens.store.lake import TABLES
@@ -16,13 +15,13 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 
-def read_table(spark: SparkSession, root: Path, table: str, files: list[str]) -> DataFrame:
-    """The rows of ``table`` in ``files`` (absolute paths under ``root``), canonical columns only."""
+def read_table(spark: SparkSession, base: str, table: str, files: list[str]) -> DataFrame:
+    """The rows of ``table`` in ``files`` (URIs under ``base``, the table's directory), canonical columns only."""
     schema, _parts = TABLES[table]
     names = [f.name for f in schema]
     if not files:
         from pyspark.sql.pandas.types import from_arrow_schema
 
         return spark.createDataFrame([], from_arrow_schema(schema))
-    df = spark.read.option("basePath", str(root / table)).parquet(*files)
+    df = spark.read.option("basePath", base).parquet(*files)
     return df.select(*names)

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from crimelens.exceptions import StoreError, require_extra
+from crimelens.exceptions import InputError, StoreError, require_extra
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -75,6 +75,21 @@ def spark_session(master: str | None = None, *, conf: Mapping[str, str] | None =
         raise StoreError(f"cannot start Spark on {master or DEFAULT_MASTER}: {first}") from exc
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+#: Hadoop's S3 filesystem; in the hadoop-aws jar, which pyspark does not ship.
+S3A_CLASS = "org.apache.hadoop.fs.s3a.S3AFileSystem"
+
+
+def require_s3a(session: SparkSession, url: str) -> None:
+    """Raise :class:`InputError` (one line) unless ``session`` can open ``s3a://`` paths."""
+    try:
+        session.sparkContext._jvm.java.lang.Class.forName(  # type: ignore[union-attr]  # py4j's dynamic JVM view
+            S3A_CLASS, True, session.sparkContext._jvm.Thread.currentThread().getContextClassLoader())  # type: ignore[union-attr]
+    except Exception as exc:  # py4j wraps the ClassNotFoundException
+        raise InputError(f"--db {url} --engine spark: this Spark has no S3A filesystem ({S3A_CLASS}); add the "
+                         "hadoop-aws jar matching its Hadoop and the AWS SDK bundle, e.g. --spark-conf "
+                         "spark.jars=/path/hadoop-aws.jar,/path/aws-sdk-bundle.jar (docs/spark.md)") from exc
 
 
 def parse_conf(items: list[str] | None) -> dict[str, str]:

@@ -18,7 +18,7 @@ import pandas as pd
 from crimelens.filters import IncidentFilter
 from crimelens.schema import INCIDENT_COLUMNS
 from crimelens.spark.counts import spark_counts, spark_events
-from crimelens.spark.session import spark_session
+from crimelens.spark.session import require_s3a, spark_session
 from crimelens.store.lake import LakeStore
 
 if TYPE_CHECKING:
@@ -34,12 +34,14 @@ class SparkLakeStore(LakeStore):
                  master: str | None = None, conf: dict[str, str] | None = None) -> None:
         super().__init__(path, read_only=read_only)
         self.spark = spark if spark is not None else spark_session(master, conf=conf)
+        if self.lfs.remote:
+            require_s3a(self.spark, self.url)
 
     def frame(self, table: str = "incidents") -> DataFrame:
         """The committed rows of ``table`` as a Spark DataFrame (partition columns as strings)."""
         from crimelens.spark.lakeio import read_table
 
-        return read_table(self.spark, self.root, table, self.files_of(table))
+        return read_table(self.spark, self.lfs.spark_uri(table), table, self.files_of(table))
 
     def counts(
         self, by: Sequence[str], flt: IncidentFilter | None = None, *, tz: str | None = None

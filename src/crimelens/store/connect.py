@@ -2,7 +2,7 @@
 
 * ``path.duckdb`` (or ``:memory:``) — one DuckDB file (the default);
 * ``postgresql://…`` — PostgreSQL/PostGIS;
-* ``lake:DIR`` (a local or mounted directory; ``s3a://`` is refused for now) — a partitioned Parquet lake
+* ``lake:DIR`` (a local or mounted directory, or ``s3://bucket/prefix``) — a partitioned Parquet lake
   (``source=/year=/month=``), read and written by DuckDB (``engine="duckdb"``, a laptop) or by
   Apache Spark (``engine="spark"``, a cluster; see :mod:`crimelens.spark`).
 
@@ -12,7 +12,6 @@ imports no backend; backends are imported only when asked for.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any, Literal
 
 from crimelens.exceptions import InputError
@@ -25,21 +24,16 @@ ENGINES: tuple[str, ...] = ("duckdb", "spark")
 LAKE_PREFIX = "lake:"
 
 
-#: Lake paths on an object store (S3A, GCS, ADLS): refused with one line until the manifest commit
-#: goes through Hadoop's FileSystem (see docs/spark.md, "Object stores").
-OBJECT_STORE = re.compile(r"^(s3a?|s3n|gs|abfss?|wasbs?)://", re.IGNORECASE)
-
-
 def lake_dir(url: str) -> str | None:
-    """The lake directory named by a ``lake:DIR`` URL, else ``None``."""
+    """The lake location named by a ``lake:DIR`` URL (a directory or ``s3://…``), else ``None``.
+
+    Which object stores can be opened is checked by :func:`crimelens.store.lakefs.open_lake_fs`.
+    """
     if not url.startswith(LAKE_PREFIX):
         return None
     path = url[len(LAKE_PREFIX):]
     if not path:
         raise InputError("--db lake: needs a directory, e.g. lake:./lake")
-    if OBJECT_STORE.match(path):
-        raise InputError(f"--db lake:{path}: object-store lakes are not supported yet (the lake commits by a "
-                         "local rename of _manifest.json); use a local or mounted directory (docs/spark.md)")
     return path
 
 

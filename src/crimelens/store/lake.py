@@ -20,32 +20,37 @@ Reads go through an in-memory DuckDB connection whose ``incidents``, ``incident_
 SQL of :class:`~crimelens.store.duckdb.DuckDBStore`. Identity (new / changed / duplicate) and the
 accounting identity ``read == stored + updated + duplicates + quarantined`` are the same as there.
 One writer at a time (a lock file); a second gets :class:`~crimelens.exceptions.StoreBusyError`.
+
+``DIR`` may also be ``s3://bucket/prefix`` (or ``s3a://``): every file goes through a
+:class:`~crimelens.store.lakefs.LakeFS`, staging is then a local temporary directory, the commit
+is one PUT of the manifest and reads are DuckDB views over Arrow datasets on the bucket (see
+:mod:`crimelens.store.lakefs`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
-import os
 import shutil
+import tempfile
 import uuid
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.dataset as ds
 
 from crimelens.exceptions import InputError, StoreBusyError, StoreError
 from crimelens.schema import INCIDENT_COLUMNS, INCIDENT_SCHEMA, PERSONAL_SCHEMA, QUARANTINE_SCHEMA
 from crimelens.store.base import ChunkSplit, IngestReport
 from crimelens.store.duckdb import SCHEMA_VERSION, DuckDBStore
+from crimelens.store.lakefs import LakeFS, open_lake_fs
 from crimelens.store.sql import ddl_for
 
 MANIFEST = "_manifest.json"
 STAGING = "_staging"
-LOCK = ".lock"
 #: Tables held in the lake, their schema and the columns their directories are partitioned by.
 TABLES: dict[str, tuple[pa.Schema, tuple[str, ...]]] = {
     "incidents": (INCIDENT_SCHEMA, ("source", "year", "month")),
@@ -56,30 +61,34 @@ _EMPTY_MANIFEST: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "generation
                                    "tables": {t: [] for t in TABLES}, "files": [], "sources": {}}
 
 
-def read_manifest(root: Path) -> dict[str, Any]:
-    """The committed state of the lake at ``root`` (an empty lake when there is no manifest)."""
-    path = root / MANIFEST
-    if not path.exists():
+def _as_fs(lake: LakeFS | str | Path) -> LakeFS:
+    return lake if isinstance(lake, LakeFS) else open_lake_fs(str(lake))
+
+
+def read_manifest(lake: LakeFS | str | Path) -> dict[str, Any]:
+    """The committed state of the lake (an empty lake when there is no manifest)."""
+    lfs = _as_fs(lake)
+    raw = lfs.read_bytes(MANIFEST)
+    if raw is None:
         empty: dict[str, Any] = json.loads(json.dumps(_EMPTY_MANIFEST))  # a deep copy
         return empty
     try:
-        manifest: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise StoreError(f"lake {root}: unreadable {MANIFEST}: {exc}") from exc
+        manifest: dict[str, Any] = json.loads(raw.decode("utf-8"))
+    except ValueError as exc:
+        raise StoreError(f"lake {lfs.display()}: unreadable {MANIFEST}: {exc}") from exc
     if int(manifest.get("schema_version", 0)) > SCHEMA_VERSION:
-        raise StoreError(f"lake {root} has schema version {manifest['schema_version']}, newer than this "
+        raise StoreError(f"lake {lfs.display()} has schema version {manifest['schema_version']}, newer than this "
                          f"crimelens ({SCHEMA_VERSION})")
     return manifest
 
 
-def write_manifest(root: Path, manifest: dict[str, Any]) -> None:
-    """Replace the manifest atomically (write a temporary file, fsync, rename)."""
-    tmp = root / f"{MANIFEST}.{uuid.uuid4().hex}.tmp"
-    with tmp.open("w", encoding="utf-8") as fh:
-        json.dump(manifest, fh, default=str)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(root / MANIFEST)
+def write_manifest(lake: LakeFS | str | Path, manifest: dict[str, Any]) -> None:
+    """Replace the manifest atomically (a rename locally, one PUT on an object store)."""
+    _as_fs(lake).write_atomic(MANIFEST, json.dumps(manifest, default=str).encode("utf-8"))
+
+
+#: Hive partition columns of each table as read back from directory names (remote reads).
+_PARTITION_TYPES = {"source": pa.string(), "year": pa.int64(), "month": pa.int64()}
 
 
 def _select(table: str) -> str:
@@ -91,15 +100,13 @@ class LakeStore(DuckDBStore):
     """A crimelens store in a Parquet lake directory, on DuckDB (``--db lake:DIR``)."""
 
     def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
-        self.root = Path(path)
+        self.lfs = open_lake_fs(str(path))
         self.url = f"lake:{path}"
         self.read_only = read_only
-        if str(path).startswith(("s3://", "s3a://", "gs://", "abfs://", "hdfs://")):
-            raise InputError(f"{self.url}: DuckDB opens local lakes only; use --engine spark for {path}")
-        if read_only and not (self.root / MANIFEST).exists():
+        if read_only and not self.lfs.exists(MANIFEST):
             raise InputError(f"{self.url}: no such lake (run `crimelens ingest --db {self.url}` first)")
         if not read_only:
-            self._check_writable()
+            self.lfs.check_writable()
         self.con = duckdb.connect(":memory:")
         self._migrate()  # the in-memory tables that mirror the manifest
         for table in TABLES:
@@ -107,30 +114,27 @@ class LakeStore(DuckDBStore):
         self.manifest: dict[str, Any] = {}
         self.refresh()
 
-    def _check_writable(self) -> None:
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            probe = self.root / f".probe-{uuid.uuid4().hex}"
-            probe.touch()
-            probe.unlink()
-        except OSError as exc:
-            raise StoreError(f"cannot write to lake {self.root}: {exc.strerror or exc}") from exc
-
     # -- the committed state --------------------------------------------------------------
     def refresh(self) -> None:
         """Re-read the manifest and point the views at the files it lists."""
-        self.manifest = read_manifest(self.root)
+        self.manifest = read_manifest(self.lfs)
         con = self.con
         for table in TABLES:
-            files = [str(self.root / f) for f in self.manifest["tables"].get(table, [])]
+            rels = list(self.manifest["tables"].get(table, []))
             con.execute(f"DROP VIEW IF EXISTS {table}")
-            if files:
-                listed = ", ".join(_literal(f) for f in files)  # a view cannot take bound parameters
+            with contextlib.suppress(duckdb.Error):
+                con.unregister(f"lake_{table}")
+            if not rels:
+                con.execute(f"CREATE VIEW {table} AS SELECT * FROM empty_{table}")  # noqa: S608 -- fixed table names
+            elif self.lfs.remote:  # an Arrow dataset on the bucket (DuckDB pushes filters into it)
+                parts = pa.schema([(c, _PARTITION_TYPES[c]) for c in TABLES[table][1]])
+                con.register(f"lake_{table}", self.lfs.dataset(rels, table, ds.partitioning(parts, flavor="hive")))
+                con.execute(f"CREATE VIEW {table} AS SELECT {_select(table)} FROM lake_{table}")  # noqa: S608 -- identifiers come from the canonical schema
+            else:
+                listed = ", ".join(_literal(self.lfs.path(f)) for f in rels)  # a view cannot take parameters
                 con.execute(
                     f"CREATE VIEW {table} AS SELECT {_select(table)} FROM read_parquet([{listed}], "  # noqa: S608 -- identifiers come from the canonical schema, paths are quoted literals
                     "hive_partitioning = true, hive_types_autocast = false, union_by_name = true)")
-            else:
-                con.execute(f"CREATE VIEW {table} AS SELECT * FROM empty_{table}")  # noqa: S608 -- fixed table names
         con.execute("DELETE FROM files")
         for rec in self.manifest["files"]:
             con.execute("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?)",
@@ -140,12 +144,16 @@ class LakeStore(DuckDBStore):
         for name, meta in self.manifest["sources"].items():
             con.execute("INSERT INTO sources VALUES (?, ?, ?)", [name, meta.get("crs"), meta.get("timezone")])
 
-    def files_of(self, table: str, source: str | None = None) -> list[str]:
-        """Absolute paths of the committed files of ``table`` (of one ``source`` if given)."""
-        rel = self.manifest["tables"].get(table, [])
+    def rels_of(self, table: str, source: str | None = None) -> list[str]:
+        """The committed files of ``table`` (of one ``source`` if given), relative to the lake root."""
+        rel: list[str] = list(self.manifest["tables"].get(table, []))
         if source is not None:
             rel = [f for f in rel if f"/source={source}/" in f"/{f}"]
-        return [str(self.root / f) for f in rel]
+        return rel
+
+    def files_of(self, table: str, source: str | None = None) -> list[str]:
+        """The committed files of ``table`` as URIs Spark opens (local paths or ``s3a://``)."""
+        return [self.lfs.spark_uri(f) for f in self.rels_of(table, source)]
 
     # -- writing --------------------------------------------------------------------------
     def batch(self, source: str, file: str, sha256: str, batch_id: str) -> LakeBatch:  # type: ignore[override]  # another writer class, same BatchWriter protocol
@@ -177,26 +185,27 @@ class LakeBatch:
 
     def __init__(self, store: LakeStore, batch_id: str, source: str) -> None:
         self.store = store
-        self.root = store.root
+        self.lfs = store.lfs
         self.batch_id = batch_id
         self.source = source
-        self.dir = self.root / STAGING / batch_id
+        self.dir = Path()
         self.seq = 0
-        self._lock: IO[str] | None = None
+        self._held = contextlib.ExitStack()
         self.con: duckdb.DuckDBPyConnection | None = None
 
     def __enter__(self) -> LakeBatch:
-        lock = (self.root / LOCK).open("a")
+        self._held.enter_context(self.lfs.lock())
         try:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            lock.close()
-            raise StoreBusyError(f"store is busy: another process is writing to lake {self.root}; "
-                                 "try again when it finishes") from exc
-        self._lock = lock
-        self.store.refresh()  # another writer may have committed since the store was opened
-        self._sweep()
-        self.dir.mkdir(parents=True)
+            self.store.refresh()  # another writer may have committed since the store was opened
+            self._sweep()
+            if self.lfs.remote:  # scratch space is local; only finished files go to the bucket
+                self.dir = Path(tempfile.mkdtemp(prefix=f"crimelens-lake-{self.batch_id}-"))
+            else:  # beside the lake, so publishing is a rename on the same filesystem
+                self.dir = Path(self.lfs.path(STAGING)) / self.batch_id
+                self.dir.mkdir(parents=True)
+        except BaseException:
+            self._held.close()
+            raise
         self.con = duckdb.connect(str(self.dir / "stage.duckdb"))
         self.con.execute("SET memory_limit = '512MB'")
         self.con.execute(f"SET temp_directory = {_literal(str(self.dir / 'tmp'))}")
@@ -208,12 +217,12 @@ class LakeBatch:
 
     def _sweep(self) -> None:
         """Remove what killed loads left: staging directories and data files no manifest lists."""
-        shutil.rmtree(self.root / STAGING, ignore_errors=True)
+        self.lfs.delete_dir(STAGING)
         listed = {f for files in self.store.manifest["tables"].values() for f in files}
         for table in TABLES:
-            for path in (self.root / table).rglob("*.parquet"):
-                if str(path.relative_to(self.root)) not in listed:
-                    path.unlink(missing_ok=True)
+            for rel in self.lfs.files_under(table, ".parquet"):
+                if rel not in listed:
+                    self.lfs.delete(rel)
 
     def route(self, incidents: pa.Table, personal: pa.Table) -> ChunkSplit:
         """Stage every row, numbered in file order (classified at :meth:`commit`)."""
@@ -240,7 +249,7 @@ class LakeBatch:
         try:
             return self._commit(report)
         except duckdb.Error as exc:
-            raise StoreError(f"lake {self.root}: {str(exc).splitlines()[0]}") from exc
+            raise StoreError(f"lake {self.lfs.display()}: {str(exc).splitlines()[0]}") from exc
 
     def _commit(self, report: IngestReport) -> IngestReport:
         con = self.con
@@ -253,12 +262,7 @@ class LakeBatch:
             "GROUP BY incident_id HAVING count(*) > 1)")
         con.execute("CREATE TABLE latest AS SELECT * FROM stage "
                     "QUALIFY row_number() OVER (PARTITION BY incident_id ORDER BY seq DESC) = 1")
-        stored_files = self.store.files_of("incidents", self.source)
-        if stored_files:
-            con.execute("CREATE TABLE held AS SELECT incident_id, row_hash, filename FROM read_parquet(?, "
-                        "filename = true, hive_partitioning = false)", [stored_files])
-        else:
-            con.execute("CREATE TABLE held (incident_id VARCHAR, row_hash BIGINT, filename VARCHAR)")
+        self._load_held(con)
         con.execute(
             "CREATE TABLE status AS SELECT l.incident_id, h.filename, CASE WHEN h.incident_id IS NULL THEN 'new' "
             "WHEN h.row_hash = l.row_hash THEN 'same' ELSE 'changed' END AS status "
@@ -271,9 +275,9 @@ class LakeBatch:
             con.execute("CREATE TABLE gone AS SELECT incident_id FROM status WHERE status = 'changed'")
             touched = [r[0] for r in con.execute(
                 "SELECT DISTINCT filename FROM status WHERE status = 'changed'").fetchall()]
-            touched += self.store.files_of("incident_personal", self.source)
+            touched += self.store.rels_of("incident_personal", self.source)
             for old in touched:
-                self._rewrite_without_gone(Path(old), tables)
+                self._rewrite_without_gone(old, tables)
         con.execute("CREATE TABLE fresh AS SELECT * FROM latest WHERE incident_id IN "
                     "(SELECT incident_id FROM status WHERE status <> 'same')")
         self._copy(f"SELECT {cols}, CAST(year(occurred_at AT TIME ZONE 'UTC') AS INTEGER) AS year, "  # noqa: S608 -- identifiers come from the canonical schema
@@ -293,7 +297,10 @@ class LakeBatch:
         manifest["files"].append({"source": report.source, "file": report.file, "sha256": report.sha256,
                                   "batch_id": report.batch_id, "loaded_at": loaded_at, "report": report.to_dict()})
         self._publish()
-        write_manifest(self.root, manifest)  # the commit point
+        if int(read_manifest(self.lfs).get("generation", 0)) != int(self.store.manifest.get("generation", 0)):
+            raise StoreBusyError(f"lake {self.lfs.display()}: another writer committed during this load; "
+                                 "nothing of it was committed, try again")
+        write_manifest(self.lfs, manifest)  # the commit point
         self._drop_replaced(manifest)
         self.store.refresh()
         return report
@@ -310,13 +317,35 @@ class LakeBatch:
                          f"FILENAME_PATTERN 'part-{self.batch_id}-{{i}}', COMPRESSION zstd)")
         tables[table].extend(str(Path(table) / p.relative_to(out)) for p in sorted(out.rglob("*.parquet")))
 
-    def _rewrite_without_gone(self, old: Path, tables: dict[str, list[str]]) -> None:
+    def _load_held(self, con: duckdb.DuckDBPyConnection) -> None:
+        """``held``: each stored ``(incident_id, row_hash)`` of the source and the file (rel) holding it."""
+        rels = self.store.rels_of("incidents", self.source)
+        con.execute("CREATE TABLE held (incident_id VARCHAR, row_hash BIGINT, filename VARCHAR)")
+        if rels and not self.lfs.remote:
+            cut = len(self.lfs.path("")) + 2  # the rel path after "<root>/"
+            con.execute("INSERT INTO held SELECT incident_id, row_hash, substr(filename, ?) FROM read_parquet(?, "
+                        "filename = true, hive_partitioning = false)", [cut, [self.lfs.path(r) for r in rels]])
+        for rel in rels if self.lfs.remote else []:  # two columns per file, straight from the bucket
+            part = self.lfs.read_parquet(rel, columns=["incident_id", "row_hash"])
+            part = part.append_column("filename", pa.array([rel] * part.num_rows, type=pa.string()))
+            con.from_arrow(part).insert_into("held")
+
+    def _local_copy(self, rel: str) -> str:
+        """A path DuckDB can read for the stored file ``rel`` (downloaded first from a bucket)."""
+        if not self.lfs.remote:
+            return self.lfs.path(rel)
+        target = self.dir / "dl" / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(self.lfs.read_bytes(rel) or b"")
+        return str(target)
+
+    def _rewrite_without_gone(self, rel: str, tables: dict[str, list[str]]) -> None:
         assert self.con is not None
-        rel = str(old.relative_to(self.root))
         table = rel.split("/", 1)[0]
-        keep = _count(self.con, "SELECT count(*) FROM read_parquet(?) WHERE incident_id NOT IN "
-                      "(SELECT incident_id FROM gone)", [str(old)])
-        total = _count(self.con, "SELECT count(*) FROM read_parquet(?)", [str(old)])
+        old = self._local_copy(rel)
+        keep = _count(self.con, "SELECT count(*) FROM read_parquet(?, hive_partitioning = false) WHERE incident_id "
+                      "NOT IN (SELECT incident_id FROM gone)", [old])
+        total = _count(self.con, "SELECT count(*) FROM read_parquet(?, hive_partitioning = false)", [old])
         if keep == total:
             return
         tables[table].remove(rel)
@@ -324,7 +353,8 @@ class LakeBatch:
             new_rel = str(Path(rel).parent / f"part-{self.batch_id}-rw-{uuid.uuid4().hex[:8]}.parquet")
             target = self.dir / "rw" / new_rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            self.con.execute(f"COPY (SELECT * FROM read_parquet({_literal(str(old))}) WHERE incident_id NOT IN "  # noqa: S608 -- paths are quoted literals
+            self.con.execute(f"COPY (SELECT * FROM read_parquet({_literal(old)}, hive_partitioning = false) "  # noqa: S608 -- paths are quoted literals
+                             "WHERE incident_id NOT IN "
                              f"(SELECT incident_id FROM gone)) TO {_literal(str(target))} "
                              "(FORMAT parquet, COMPRESSION zstd)")
             tables[table].append(new_rel)
@@ -333,16 +363,14 @@ class LakeBatch:
         """Move the new files beside the committed ones (still unlisted, so still invisible)."""
         for out in (self.dir / "out", self.dir / "rw"):
             for path in sorted(out.rglob("*.parquet")) if out.exists() else []:
-                target = self.root / path.relative_to(out)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                path.replace(target)
+                self.lfs.upload(path, str(path.relative_to(out)))
 
     def _drop_replaced(self, manifest: dict[str, Any]) -> None:
         listed = {f for files in manifest["tables"].values() for f in files}
         for files in self.store.manifest["tables"].values():
             for f in files:
                 if f not in listed:
-                    (self.root / f).unlink(missing_ok=True)
+                    self.lfs.delete(f)
 
     def __exit__(
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
@@ -351,14 +379,14 @@ class LakeBatch:
             self.con.close()
             self.con = None
         shutil.rmtree(self.dir, ignore_errors=True)
-        with contextlib.suppress(OSError):
-            (self.root / STAGING).rmdir()
-        if et is not None:
-            self.store.refresh()  # forget a CRS recorded by the failed load
-        if self._lock is not None:
-            fcntl.flock(self._lock.fileno(), fcntl.LOCK_UN)
-            self._lock.close()
-            self._lock = None
+        if not self.lfs.remote:
+            with contextlib.suppress(OSError):
+                Path(self.lfs.path(STAGING)).rmdir()
+        try:
+            if et is not None:
+                self.store.refresh()  # forget a CRS recorded by the failed load
+        finally:
+            self._held.close()
 
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> int:
