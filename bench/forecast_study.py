@@ -2,19 +2,24 @@
 
     python bench/forecast_study.py cache [--datasets toronto,synthetic] [--weeks 52] [--inner 26]
     python bench/forecast_study.py replay [--variant 'NAME={"inner_folds": 26}' ...]
+    python bench/forecast_study.py table DIR/*/folds.csv [--folds 0:26,26:52,:]
 
 ``cache`` fits every candidate of ``auto`` (and ``ensemble``'s members, and the synthetic city's
-true intensity) at every weekly origin of the evaluation *and* at the ``--inner`` weeks before
-its first origin, and keeps each score surface and each window's observed counts on the study
-area (``/tmp/crimelens-forecast-study/<data>.npz``). In a weekly backtest with weekly inner
-folds, ``auto``'s inner fold ``j`` at origin ``T`` is exactly the outer fold at ``T - j`` weeks
-(the memo in :mod:`crimelens.forecast.memo` relies on the same identity), so a selection rule can
-be replayed on the cache in seconds and gives the PAI ``auto`` with that rule would get, without
-refitting anything. The replay uses :meth:`crimelens.forecast.auto.Auto.weigh` itself, so the rule
-replayed is the code ``auto`` runs. ``ensemble`` (a single model here and a blend candidate of
-``auto``) is the mean of its members' shares (as in :mod:`crimelens.forecast.ensemble`), from
-the cached member surfaces; they are kept on the study area only, so the shares are normalised
-there rather than over the whole grid (a small difference for members with mass outside it).
+true intensity) at every weekly origin of the evaluation *and* at the ``--inner`` weeks before its
+first origin, and keeps each score surface and each window's observed counts on the study area
+(``/tmp/crimelens-forecast-study/<data>.npz``), with each surface's total over the whole grid. In a
+weekly backtest with weekly inner folds, ``auto``'s inner fold ``j`` at origin ``T`` is exactly the
+outer fold at ``T - j`` weeks (the memo in :mod:`crimelens.forecast.memo` relies on the same
+identity), so a selection rule can be replayed on the cache in seconds and gives the PAI ``auto``
+with that rule would get, without refitting anything. The replay uses
+:meth:`crimelens.forecast.auto.Auto.weigh` itself, so the rule replayed is the code ``auto`` runs.
+``ensemble`` (a single model here and a blend candidate of ``auto``) is the mean of its members'
+shares (as in :mod:`crimelens.forecast.ensemble`), from the cached member surfaces, each divided by
+its whole-grid total as ``auto`` and ``ensemble`` divide it (a cache written before the totals were
+kept normalises on the study area instead, which moved blends by a few per cent). ``--weights FILE``
+writes ``auto``'s weights and every model's PAI per fold (CSV). ``table`` reads the ``folds.csv``
+of real backtests (``bench/forecast.py transfer`` writes one per data set) and gives the same
+comparison for any part of the folds, e.g. the held-out half.
 ``--folds 0:26,26:52,:`` reports the first and second half of the folds and all of them, e.g. to
 choose a rule on one half and report the other as held out.
 """
@@ -82,7 +87,8 @@ def cmd_cache(args: argparse.Namespace) -> None:
         cell = g.cell_of(data["x"].to_numpy(float), data["y"].to_numpy(float))
         when = data["occurred_at"]
         names = list(DEFAULT_CANDIDATES)
-        scores = np.zeros((len(names), len(origins), len(area)), dtype=np.float32)
+        scores = np.zeros((len(names), len(origins), len(area)))
+        totals = np.zeros((len(names), len(origins)))  # each surface's sum over the whole grid
         truth = np.zeros((len(origins), len(area)), dtype=np.float32)
         observed = np.zeros((len(origins), len(area)), dtype=np.float32)
         seen = np.zeros((len(origins), len(area)), dtype=np.bool_)  # the history's footprint (auto's inner area)
@@ -99,7 +105,9 @@ def cmd_cache(args: argparse.Namespace) -> None:
                 est = make(n, grid=g, horizon=7.0, n_jobs=1)
                 t0 = time.perf_counter()
                 est._fit_history(hist)
-                scores[j, i] = est.predict(horizon=7.0).score[area]
+                full = np.clip(np.nan_to_num(est.predict(horizon=7.0).score), 0.0, None)
+                scores[j, i] = full[area]
+                totals[j, i] = full.sum()
                 fit_s[j, i] = time.perf_counter() - t0
             if "truth" in extra:
                 tab = extra["truth"]
@@ -109,8 +117,8 @@ def cmd_cache(args: argparse.Namespace) -> None:
                 truth[i] = full[area]
             print(f"{label} {i + 1}/{len(origins)} {origin.date()} {time.perf_counter() - t_start:.0f} s",
                   file=sys.stderr, flush=True)
-        np.savez_compressed(path, names=np.array(names), origins=origins.asi8, scores=scores, observed=observed,
-                            seen=seen, truth=truth, fit_s=fit_s, has_truth="truth" in extra)
+        np.savez_compressed(path, names=np.array(names), origins=origins.asi8, scores=scores, totals=totals,
+                            observed=observed, seen=seen, truth=truth, fit_s=fit_s, has_truth="truth" in extra)
         print(f"{label}: {len(origins)} origins, {len(area)} cells, fit s per origin "
               + ", ".join(f"{n} {fit_s[j].mean():.2f}" for j, n in enumerate(names)), flush=True)
 
@@ -133,7 +141,13 @@ class Cached:
         self.seen = z["seen"]
         self.truth = z["truth"] if bool(z["has_truth"]) else None
         self.n = self.observed.shape[0]
-        self.shares = np.stack([[_shares(z["scores"][j, i]) for i in range(self.n)] for j in range(len(self.names))])
+        if "totals" in z:  # shares of the whole grid, as auto and ensemble compute them
+            tot = z["totals"]
+            self.shares = np.clip(np.nan_to_num(z["scores"].astype(np.float64)), 0.0, None) / np.where(
+                tot > 0, tot, 1.0)[:, :, None]
+        else:  # an older cache: shares of the study area only (approximate for blends)
+            self.shares = np.stack([[_shares(z["scores"][j, i]) for i in range(self.n)]
+                                    for j in range(len(self.names))])
         # the blends auto tries (the equal-share mean of their parts), as further candidates
         blends = [(b, [self.names.index(p) for p in parts]) for b, parts in DEFAULT_BLENDS]
         self.shares = np.concatenate([self.shares, np.stack([self.shares[idx].mean(axis=0) for _, idx in blends])])
@@ -161,9 +175,10 @@ class Cached:
         return score_coverage(surface, self.observed[i], cov).pai
 
 
-def replay(d: Cached, est: Auto, weeks: int) -> dict[str, np.ndarray]:
+def replay(d: Cached, est: Auto, weeks: int, log: list[dict[str, object]] | None = None) -> dict[str, np.ndarray]:
     """Outer PAI per coverage (rows) and fold of each single model, ``ensemble`` and ``auto`` (with
-    ``est``'s rule and inner folds), over the last ``weeks`` origins."""
+    ``est``'s rule and inner folds), over the last ``weeks`` origins; ``log`` gets ``auto``'s
+    weights per fold."""
     folds = range(d.n - weeks, d.n)
     inner = int(est.inner_folds)
     out: dict[str, np.ndarray] = {}
@@ -187,6 +202,8 @@ def replay(d: Cached, est: Auto, weeks: int) -> dict[str, np.ndarray]:
         s = sum(w[n] * d.shares[j, i] for j, n in zip(cand, names, strict=True) if w[n] > 0)
         for c, cov in enumerate(COVERAGES):
             auto[c, k] = d.outer(np.asarray(s), i, cov)
+        if log is not None:
+            log.append({"data": d.label, "fold": k, **{f"w_{n}": round(w[n], 3) for n in names}})
     out["auto"] = auto
     return out
 
@@ -211,13 +228,23 @@ def cmd_replay(args: argparse.Namespace) -> None:
     parts = {text: slice(*(int(v) if v else None for v in text.partition(":")[::2]))
              for text in (args.folds or ":").split(",")}
     rows = []
+    per_fold: list[pd.DataFrame] = []
     for d in data:
         for vname, params in variants.items():
             est = Auto(**params)  # type: ignore[arg-type]
-            full = replay(d, est, args.weeks)
+            log: list[dict[str, object]] = []
+            full = replay(d, est, args.weeks, log)
+            if args.weights:
+                frame = pd.DataFrame(log).assign(variant=vname)
+                for n, v in full.items():
+                    for c, cov in enumerate(COVERAGES):
+                        frame[f"pai{cov:g}_{n}"] = v[c]
+                per_fold.append(frame)
             for text, part in parts.items():
                 res = {k: v[:, part] for k, v in full.items()}
                 rows.extend(_rows(d.label, vname, text, res))
+    if per_fold:
+        pd.concat(per_fold, ignore_index=True).to_csv(args.weights, index=False)
     frame = pd.DataFrame(rows)
     frame.to_csv(CACHE / "replay.csv", index=False)
     for text in parts:
@@ -231,7 +258,7 @@ def cmd_replay(args: argparse.Namespace) -> None:
 
 def _rows(label: str, variant: str, folds: str, res: dict[str, np.ndarray]) -> list[dict[str, object]]:
     """One row per coverage: the best single model and ``auto`` against it and ``retro_count``."""
-    singles = [n for n in res if n not in ("auto", "truth")]
+    singles = [n for n in res if n != "truth" and not n.startswith("auto")]
     rows: list[dict[str, object]] = []
     for c, cov in enumerate(COVERAGES):
         best = max(singles, key=lambda n: res[n][c].mean())
@@ -249,9 +276,24 @@ def _rows(label: str, variant: str, folds: str, res: dict[str, np.ndarray]) -> l
     return rows
 
 
+def cmd_table(args: argparse.Namespace) -> None:
+    """Best single model, ``auto`` against it and against ``retro_count``, per part of real folds."""
+    parts = [text for text in (args.folds or ":").split(",")]
+    rows = []
+    for path in args.paths:
+        f = pd.read_csv(path)
+        res = {str(m): np.stack([g[np.isclose(g["coverage"], c)].sort_values("fold")["pai"].to_numpy()
+                                 for c in COVERAGES]) for m, g in f.groupby("model")}
+        for text in parts:
+            part = slice(*(int(v) if v else None for v in text.partition(":")[::2]))
+            rows.extend(_rows(Path(path).parent.name, "real", text, {k: v[:, part] for k, v in res.items()}))
+    print(pd.DataFrame(rows).drop(columns=["variant", "rel"]).to_string(index=False))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=["cache", "replay"])
+    p.add_argument("command", choices=["cache", "replay", "table"])
+    p.add_argument("paths", nargs="*", help="table: folds.csv files of real backtests")
     p.add_argument("--datasets", default="toronto,synthetic")
     p.add_argument("--weeks", type=int, default=52)
     p.add_argument("--inner", type=int, default=26, help="cache: weekly origins before the first")
@@ -261,10 +303,11 @@ def main() -> None:
                    help="replay: report these parts of the folds, slices 'a:b' (0-based), comma-separated")
     p.add_argument("--only", default=None, help="replay: only cached data sets whose name contains one of these")
     p.add_argument("--categories", default=None, help="cache: only these Toronto categories")
+    p.add_argument("--weights", default=None, help="replay: write auto's weights and each model's PAI per fold here")
     p.add_argument("--variant", dest="variants", action="append",
                    help='replay: NAME={"param": value, ...} (Auto parameters as JSON), repeatable')
     args = p.parse_args()
-    {"cache": cmd_cache, "replay": cmd_replay}[args.command](args)
+    {"cache": cmd_cache, "replay": cmd_replay, "table": cmd_table}[args.command](args)
 
 
 if __name__ == "__main__":
