@@ -74,14 +74,19 @@ def test_upgrade_from_version_1_and_idempotent(schema: str, tmp_path: Path) -> N
                     "subject_ethnicity_officer", "search_hit"):
             con.execute(f'ALTER TABLE incidents DROP COLUMN "{col}"')
         con.execute("INSERT INTO schema_version VALUES (1, now())")
-    assert status(_url(schema))["pending"] == [2, 3, 4]
+    assert status(_url(schema))["pending"] == [2, 3, 4, 5]
     out = upgrade(_url(schema))
-    assert out["applied"] == [2, 3, 4] and out["version"] == POSTGRES_VERSION
+    assert out["applied"] == [2, 3, 4, 5] and out["version"] == POSTGRES_VERSION
     assert upgrade(_url(schema))["applied"] == []  # idempotent
     cols = {r[0] for r in _sql(f"SELECT column_name FROM information_schema.columns WHERE table_schema = "
                                f"'{schema}' AND table_name = 'incidents'")}
     assert {"fid", "geom", "record_kind", "search_hit"} <= cols
-    assert _sql(f"SELECT version FROM {schema}.schema_version ORDER BY 1") == [(1,), (2,), (3,), (4,)]
+    assert _sql(f"SELECT version FROM {schema}.schema_version ORDER BY 1") == [(1,), (2,), (3,), (4,), (5,)]
+    # step 5: every application table, before any service process has run
+    tables = {r[0] for r in _sql(f"SELECT table_name FROM information_schema.tables WHERE table_schema = '{schema}'")}
+    assert {"svc_users", "svc_sessions", "svc_audit", "svc_jobs", "svc_state", "svc_products", "svc_job_schedule",
+            "svc_job_history", "svc_erasures", "svc_training_exclusions", "alerts", "alert_feedback",
+            "alert_outbox", "alert_delivery_log", "patrol_plans"} <= tables
     cover = _sql(f"SELECT indexdef FROM pg_indexes WHERE schemaname = '{schema}' "
                  "AND indexname = 'incidents_time_cover'")
     assert len(cover) == 1 and "(occurred_at) INCLUDE (category, category_group, source" in str(cover[0][0])
@@ -106,9 +111,9 @@ def test_db_cli_upgrade_version_and_bad_urls(schema: str) -> None:
 
     run = CliRunner().invoke
     r = run(app, ["db", "version", "--db", _url(schema), "--json"])
-    assert r.exit_code == 0 and '"pending": [1, 2, 3, 4]' in r.stdout
+    assert r.exit_code == 0 and '"pending": [1, 2, 3, 4, 5]' in r.stdout
     r = run(app, ["db", "upgrade", "--db", _url(schema)])
-    assert r.exit_code == 0 and "applied now: 1, 2, 3, 4" in r.stdout
+    assert r.exit_code == 0 and "applied now: 1, 2, 3, 4, 5" in r.stdout
     r = run(app, ["db", "upgrade", "--db", _url(schema)])
     assert r.exit_code == 0 and "applied now: none" in r.stdout
     for bad in ("postgresql://postgres@127.0.0.1:1/x", PG_SERVER.rsplit("/", 1)[0] + "/no_such_db_zz",

@@ -1,8 +1,9 @@
 """Alert tables on the store's connection (DuckDB, or PostgreSQL through the service): ``alerts``,
 ``alert_feedback``, ``alert_outbox`` and ``alert_delivery_log``.
 
-They live beside the store's own tables (created here with ``CREATE TABLE IF NOT EXISTS``, never
-by the store), so one file holds incidents, alerts and the deliveries still owed. Each alert is
+They live beside the store's own tables (created here with ``CREATE TABLE IF NOT EXISTS``; their
+DDL is declared with the other application tables in :mod:`crimelens.app_tables`, which is
+also PostgreSQL migration step 5), so one file holds incidents, alerts and the deliveries still owed. Each alert is
 kept whole as JSON (``payload``) with its searchable fields as columns; status changes and
 analyst feedback are appended to ``alert_feedback``, which is the history precision is computed
 from. All access is serialised by a lock, as a DuckDB connection must not be shared by threads
@@ -19,6 +20,7 @@ import pandas as pd
 
 from crimelens.alerts.feedback import LABELS
 from crimelens.alerts.model import Alert
+from crimelens.app_tables import ALERT_DDL
 from crimelens.exceptions import InputError
 
 
@@ -28,26 +30,7 @@ class Executes(Protocol):
     def execute(self, query: str, parameters: Any = ...) -> Any: ...
 
 
-DDL = (
-    """CREATE TABLE IF NOT EXISTS alerts (
-        alert_id VARCHAR PRIMARY KEY, key VARCHAR NOT NULL, kind VARCHAR NOT NULL, method VARCHAR, rule VARCHAR,
-        area_level VARCHAR, area VARCHAR, category VARCHAR, window_start TIMESTAMPTZ, window_end TIMESTAMPTZ,
-        observed DOUBLE PRECISION, expected DOUBLE PRECISION, p_value DOUBLE PRECISION,
-        q_value DOUBLE PRECISION, severity VARCHAR NOT NULL,
-        status VARCHAR NOT NULL, created_at TIMESTAMPTZ NOT NULL, updated_at TIMESTAMPTZ NOT NULL,
-        payload VARCHAR NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS alert_feedback (
-        alert_id VARCHAR NOT NULL, action VARCHAR NOT NULL, label VARCHAR, note VARCHAR, username VARCHAR,
-        at_time TIMESTAMPTZ NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS alert_outbox (
-        delivery_id VARCHAR PRIMARY KEY, alert_id VARCHAR, channel VARCHAR NOT NULL, target VARCHAR NOT NULL,
-        payload VARCHAR NOT NULL, status VARCHAR NOT NULL, attempts INTEGER NOT NULL,
-        next_attempt_at TIMESTAMPTZ NOT NULL, last_error VARCHAR, created_at TIMESTAMPTZ NOT NULL,
-        sent_at TIMESTAMPTZ)""",
-    """CREATE TABLE IF NOT EXISTS alert_delivery_log (
-        delivery_id VARCHAR NOT NULL, attempt INTEGER NOT NULL, at_time TIMESTAMPTZ NOT NULL, ok BOOLEAN NOT NULL,
-        error VARCHAR)""",
-)
+DDL = ALERT_DDL  # declared with the other application tables (crimelens.app_tables)
 
 _ALERT_COLUMNS = ("alert_id", "key", "kind", "method", "rule", "area_level", "area", "category", "window_start",
                   "window_end", "observed", "expected", "p_value", "q_value", "severity", "status", "created_at",

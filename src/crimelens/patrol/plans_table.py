@@ -14,11 +14,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from crimelens.app_tables import PATROL_PLANS_DDL
 from crimelens.exceptions import InputError
 
-DDL = ("CREATE TABLE IF NOT EXISTS patrol_plans (plan_id VARCHAR PRIMARY KEY, created_at TIMESTAMPTZ NOT NULL, "
-       "day VARCHAR NOT NULL, method VARCHAR NOT NULL, units INTEGER NOT NULL, shifts INTEGER NOT NULL, "
-       "policy VARCHAR, geojson VARCHAR NOT NULL)")
+DDL = PATROL_PLANS_DDL  # declared with the other application tables (crimelens.app_tables)
 LIST_SQL = ("SELECT plan_id, created_at, day, method, units, shifts, policy FROM patrol_plans "
             "ORDER BY created_at DESC, plan_id LIMIT ?")
 GET_SQL = "SELECT geojson FROM patrol_plans WHERE plan_id = ?"

@@ -27,6 +27,7 @@ from typing import Any
 
 import pandas as pd
 
+from crimelens.app_tables import ERASURE_DDL
 from crimelens.exceptions import InputError
 from crimelens.governance.retention import ROLES, RetentionPolicy, cutoffs, due_fields
 from crimelens.service import metrics as service_metrics
@@ -34,14 +35,7 @@ from crimelens.service.audit import AuditContext, AuditLog
 from crimelens.service.runtime import Runtime, Transaction
 from crimelens.store.fieldcrypt import FieldCipher, cipher_from_env, decrypt_frame, is_encrypted
 
-DDL = (
-    """CREATE TABLE IF NOT EXISTS svc_erasures (
-        id VARCHAR PRIMARY KEY, erased_at TIMESTAMPTZ NOT NULL, kind VARCHAR NOT NULL, actor VARCHAR NOT NULL,
-        n_incidents BIGINT NOT NULL, ids VARCHAR NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS svc_training_exclusions (
-        source VARCHAR NOT NULL, incident_id VARCHAR NOT NULL, erasure_id VARCHAR NOT NULL,
-        erased_at TIMESTAMPTZ NOT NULL)""",
-)
+DDL = ERASURE_DDL  # declared with the other application tables (crimelens.app_tables)
 _SEP = "\x1f"
 _CHUNK = 500
 Key = tuple[str, str]

@@ -36,21 +36,14 @@ from typing import Any
 import pandas as pd
 from apscheduler.triggers.cron import CronTrigger
 
+from crimelens.app_tables import SCHEDULE_DDL
 from crimelens.exceptions import InputError
 from crimelens.service import metrics as service_metrics
 from crimelens.service.runtime import Runtime
 
 log = logging.getLogger("crimelens.service.scheduler")
 
-DDL = (
-    """CREATE TABLE IF NOT EXISTS svc_job_schedule (
-        name VARCHAR PRIMARY KEY, cron VARCHAR NOT NULL, enabled BOOLEAN NOT NULL DEFAULT TRUE,
-        next_run_at TIMESTAMPTZ, last_run_at TIMESTAMPTZ, requested VARCHAR)""",
-    """CREATE TABLE IF NOT EXISTS svc_job_history (
-        id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, started_at TIMESTAMPTZ NOT NULL,
-        finished_at TIMESTAMPTZ, duration_s DOUBLE PRECISION, outcome VARCHAR NOT NULL, reason VARCHAR,
-        result VARCHAR, error VARCHAR)""",
-)
+DDL = SCHEDULE_DDL  # declared with the other application tables (crimelens.app_tables)
 HISTORY_FIELDS = ("id", "name", "started_at", "finished_at", "duration_s", "outcome", "reason", "result", "error")
 
 

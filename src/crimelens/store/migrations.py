@@ -19,7 +19,11 @@ PostgreSQL steps:
 4. a covering index ``incidents_time_cover`` on ``occurred_at`` carrying the columns the standard
    aggregates filter and group by (:data:`COVER_COLUMNS`), so a date-window count (hot spot
    cells, the service's hourly rollup, ``info``) is an index-only scan of a fifth of the table's
-   bytes rather than a read of every row (:mod:`crimelens.store.pgtune`).
+   bytes rather than a read of every row (:mod:`crimelens.store.pgtune`);
+5. the application tables (service accounts, sessions, hash-chained audit, jobs, schedule and
+   history, erasures, alerts and their deliveries, patrol plans:
+   :data:`crimelens.app_tables.ALL_DDL`), so ``crimelens db upgrade`` prepares a database
+   before any service process starts (their owners still create them if absent, as on DuckDB).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from typing import Any
 import psycopg
 from psycopg import sql as psql
 
+from crimelens.app_tables import ALL_DDL
 from crimelens.exceptions import StoreError
 from crimelens.schema import ADDED_COLUMNS, INCIDENT_SCHEMA, PERSONAL_SCHEMA, QUARANTINE_SCHEMA
 from crimelens.store.sql import add_columns_sql, ddl_for
@@ -96,11 +101,17 @@ def _cover(c: Conn) -> None:
                        "INCLUDE ({})").format(cols))
 
 
+def _app_tables(c: Conn) -> None:
+    for ddl in ALL_DDL:
+        c.execute(ddl)
+
+
 STEPS: tuple[Step, ...] = (
     Step(1, "base tables", _base),
     Step(2, "record_kind and the subject columns", _added_columns),
     Step(3, "integer primary key fid; PostGIS geom with a GiST index", _gis),
     Step(4, "covering index on occurred_at for the aggregates", _cover),
+    Step(5, "application tables: service, audit, jobs, erasures, alerts, patrol plans", _app_tables),
 )
 #: The schema version this code writes (the last step's).
 POSTGRES_VERSION = STEPS[-1].version
