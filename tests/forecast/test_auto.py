@@ -265,3 +265,43 @@ def test_leader_selection_puts_all_weight_on_the_leader() -> None:
     assert sum(v > 0 for v in soft.values()) > 1  # the default weights several
     with pytest.raises(Exception, match="select"):
         _auto(select="best").weigh(z, names)
+
+
+def test_recalibration_floor_carries_incidents_where_the_map_put_nothing() -> None:
+    """Counts drawn from a known mixture: 80 % from a sharp map, 20 % spread evenly. The fit recovers
+    the floor near 0.2 and keeps the power near 1, so the busiest cells get what the truth gives
+    them; without a floor the log score flattens the map instead (power well below 1)."""
+    from crimelens.forecast.auto import _POWERS, _recalibrate
+
+    rng = np.random.default_rng(3)
+    cells = 400
+    sharp = rng.gamma(0.3, size=cells)
+    sharp[rng.choice(cells, 150, replace=False)] = 0.0  # where the map puts nothing
+    share = sharp / sharp.sum()
+    truth = 0.8 * share + 0.2 / cells
+    folds = [(rng.poisson(truth * 300.0).astype(np.float64), 300.0) for _ in range(12)]
+    parts = [{"m": share} for _ in folds]
+    power, floor, scale = _recalibrate({"m": 1.0}, ["m"], parts, folds)
+    assert 0.1 <= floor <= 0.3 and 0.85 <= power <= 1.15 and 0.9 < scale < 1.1
+    power0, floor0, _ = _recalibrate({"m": 1.0}, ["m"], parts, folds, floors=(0.001,))
+    assert floor0 == 0.001 and power0 < 0.8 and power0 >= float(_POWERS[0])
+    # the busiest tenth of cells: with the floor, expected ≈ the truth; flattened, too little
+    top = np.argsort(share)[-cells // 10:]
+
+    def expected(b: float, f: float) -> float:
+        sb = share ** b / (share ** b).sum()
+        return float(((1 - f) * sb + f / cells)[top].sum())
+
+    assert abs(expected(power, floor) / truth[top].sum() - 1) < 0.05
+
+
+def test_the_floor_keeps_the_ranks_in_the_footprint(incidents: pd.DataFrame, origin: pd.Timestamp) -> None:
+    est = _auto(per_category=False).fit(incidents, until=origin)
+    (group,) = est.explain()["groups"]
+    rec = group["recalibration"]
+    assert set(rec) == {"power", "floor", "scale"} and 0 < rec["floor"] <= 0.3
+    raw = _auto(per_category=False, power=False).fit(incidents, until=origin)
+    a, b = est.predict(horizon="7d").score, raw.predict(horizon="7d").score
+    for share in (0.01, 0.05, 0.2):  # the cells flagged at each coverage are the same cells
+        k = max(1, int(share * len(a)))
+        assert set(np.argsort(-a, kind="stable")[:k]) == set(np.argsort(-b, kind="stable")[:k])

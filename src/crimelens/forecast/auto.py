@@ -24,9 +24,13 @@ candidates' normalised surfaces:
   sum of the category surfaces, each scaled to its own rate.
 
 Expected counts are recalibrated on the same inner folds: the combined share surface ``s`` is
-raised to the power ``b`` (grid search for the best Poisson log score; ranks do not change; only with one
-group of categories, since a power per group would reorder cells across groups) and
-the city total is multiplied by ``a`` = observed / predicted over the inner folds.
+raised to the power ``b`` and mixed with a uniform floor ``f`` over the history's footprint,
+``(1 - f) s^b / sum + f / cells`` (a grid search over both for the best Poisson log score; ranks in
+the footprint do not change; the power only with one group of categories, since a power per group
+would reorder cells across groups), and the city total is multiplied by ``a`` = observed /
+predicted over the inner folds. The floor carries the incidents that fall where every candidate
+put almost nothing; without it the log score flattens the whole surface (``b`` at its lower bound)
+to cover them, and the busiest cells are then under-predicted.
 
 Candidate scores go through :mod:`crimelens.forecast.memo`, keyed by a digest of the data each
 fit sees, so in a rolling backtest each inner fold is computed once and reused by later origins,
@@ -59,6 +63,8 @@ DEFAULT_CANDIDATES: tuple[str, ...] = ("retro_count", "retro_kde", "prospective"
 DEFAULT_BLENDS: tuple[tuple[str, tuple[str, ...]], ...] = (("ensemble", ("retro_kde", "sepp", "gbm")),)
 Blends = Mapping[str, Sequence[str]] | Sequence[tuple[str, Sequence[str]]]
 _POWERS = np.round(np.arange(0.5, 1.55, 0.05), 2)
+#: Uniform floors tried with each power (the share of the total spread evenly over the footprint).
+_FLOORS = (0.001, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3)
 
 
 def clear_cache() -> None:
@@ -101,12 +107,14 @@ class Choice:
     power: float
     scale: float
     reason: str
+    floor: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
         return {"categories": list(self.categories), "weights": self.weights, "relative_pai": self.relative_pai,
                 "t_vs_leader": self.t_vs_leader, "inner_folds": self.n_folds,
-                "recalibration": {"power": self.power, "scale": self.scale}, "reason": self.reason}
+                "recalibration": {"power": self.power, "floor": self.floor, "scale": self.scale},
+                "reason": self.reason}
 
 
 class Auto(Forecaster):
@@ -144,7 +152,8 @@ class Auto(Forecaster):
         Prior weight of each candidate (default 1 each): where the evidence is thin (every ``t``
         near zero) the weights shrink towards the prior instead of towards equal weights.
     power : bool
-        Recalibrate the shape with a power ``b`` when there is one group of categories (else, and
+        Recalibrate the shape: a uniform floor ``f`` always, and a power ``b`` when there is one
+        group of categories (else, and
         always with several groups, ``b = 1``: a power per group would reorder cells across groups,
         which cost 5 % PAI at 1 % on the synthetic city; the total is scaled either way).
     select : {"weights", "leader"}
@@ -267,7 +276,8 @@ class Auto(Forecaster):
                             self.normalise)
         weights, t, reason = self.weigh(z, names)
         powers = _POWERS if self.power and self.single_group_ else np.ones(1)
-        power, scale = _recalibrate(weights, names, parts, calib, powers=powers)
+        floors = _FLOORS if self.power else (0.0,)  # a floor per group adds the same to every footprint cell
+        power, floor, scale = _recalibrate(weights, names, parts, calib, powers=powers, floors=floors)
         # shares do not depend on the window length (scores scale with it), so the kept candidates'
         # surfaces are computed once here, for the fit horizon
         kept = {n for n in names if weights[n] > 0}
@@ -276,7 +286,7 @@ class Auto(Forecaster):
                               {b: parts for b, parts in blends.items() if b in kept})
         shares = {n: v for n, v in shares.items() if n in kept}
         rel = {n: float(z[:, i].mean()) if len(z) else float("nan") for i, n in enumerate(names)}
-        return Choice(cats, weights, rel, t, len(z), power, scale, reason), shares
+        return Choice(cats, weights, rel, t, len(z), power, scale, reason, floor), shares
 
     def weigh(self, z: FloatArray, names: list[str]) -> tuple[dict[str, float], dict[str, float], str]:
         """Weights, t statistics and a reason from ``z`` (inner folds x candidates, each fold's PAI
@@ -322,7 +332,10 @@ class Auto(Forecaster):
             # a share of the total away from the cells where incidents occur
             total = s[self.area_].sum() if len(self.area_) else s.sum()
             if total > 0:
-                out += choice.scale * rate * horizon_days * s / total
+                mass = choice.scale * rate * horizon_days
+                out += mass * (1.0 - choice.floor) * s / total
+                if choice.floor and len(self.area_):
+                    out[self.area_] += mass * choice.floor / len(self.area_)
         return out
 
     def predict(self, *, horizon: str | float = "7d") -> RiskSurface:
@@ -381,22 +394,25 @@ def _combine(weights: dict[str, float], shares: dict[str, FloatArray]) -> FloatA
 
 
 def _recalibrate(weights: dict[str, float], names: list[str], parts: list[dict[str, FloatArray]],
-                 calib: list[tuple[FloatArray, float]], powers: FloatArray = _POWERS) -> tuple[float, float]:
-    """The power ``b`` and total scale ``a`` that fit the inner folds best (Poisson)."""
+                 calib: list[tuple[FloatArray, float]], powers: FloatArray = _POWERS,
+                 floors: Sequence[float] = _FLOORS) -> tuple[float, float, float]:
+    """The power ``b``, uniform floor ``f`` and total scale ``a`` that fit the inner folds best (Poisson)."""
     if not parts:
-        return 1.0, 1.0
+        return 1.0, 0.0, 1.0
     combined = [_combine(weights, {n: _shares(p[n]) for n in names}) for p in parts]
     obs = sum(float(c[0].sum()) for c in calib)
     pred = sum(c[1] for c in calib)
     scale = obs / pred if pred > 0 and obs > 0 else 1.0
-    best, best_ll = 1.0, -np.inf
+    const = sum(float(gammaln(y + 1).sum()) for y, _ in calib)
+    best, best_floor, best_ll = 1.0, float(floors[0]), -np.inf
     for b in powers:
-        ll = 0.0
-        for s, (y, total) in zip(combined, calib, strict=True):
-            sb = np.power(s, b)
-            lam = scale * total * sb / sb.sum() if sb.sum() > 0 else np.full_like(y, y.mean())
-            lam = 0.999 * lam + 0.001 * lam.sum() / len(lam)
-            ll += float(np.sum(y * np.log(lam) - lam - gammaln(y + 1)))
-        if ll > best_ll:
-            best, best_ll = float(b), ll
-    return best, float(scale)
+        shaped = [np.power(s, b) for s in combined]
+        shaped = [sb / sb.sum() if sb.sum() > 0 else np.full_like(sb, 1.0 / len(sb)) for sb in shaped]
+        for f in floors:
+            ll = -const
+            for sb, (y, total) in zip(shaped, calib, strict=True):
+                lam = scale * total * ((1.0 - f) * sb + f / len(sb))
+                ll += float(np.sum(y * np.log(lam) - lam))
+            if ll > best_ll:
+                best, best_floor, best_ll = float(b), float(f), ll
+    return best, best_floor, float(scale)
