@@ -321,6 +321,8 @@ def cmd_horizons(args: argparse.Namespace) -> None:
     spans = {"8h": ("2021-06-07", "2021-06-13"), "1d": ("2021-06-07", "2021-07-04"),
              "7d": ("2021-01-04", "2021-06-28"), "28d": ("2021-01-04", "2021-12-06")}
     for horizon, (first, last) in spans.items():
+        if horizon not in args.horizons.split(","):
+            continue
         split = ShiftOrigins(first, last, horizon=horizon, tz="America/Toronto")
         models = {n: make(n, n_jobs=args.jobs, horizon=horizon) for n in available(args.models)}
         t0 = time.perf_counter()
@@ -402,6 +404,7 @@ def main() -> None:
     p.add_argument("--count-step", type=int, default=91, help="counts: days between origins")
     p.add_argument("--weeks", type=int, default=52, help="synthetic: weekly origins in the last year; transfer: folds")
     p.add_argument("--datasets", default=None, help="transfer: only data sets whose label contains one of these")
+    p.add_argument("--horizons", default="8h,1d,7d,28d", help="horizons: which horizons to run (comma-separated)")
     args = p.parse_args()
     {"timing": cmd_timing, "toronto": cmd_toronto, "synthetic": cmd_synthetic, "ceiling": cmd_ceiling,
      "counts": cmd_counts, "transfer": cmd_transfer, "horizons": cmd_horizons,
