@@ -1,7 +1,7 @@
 """The application tables kept beside a store's own: their DDL, in one place.
 
 The service (accounts, sessions, audit, jobs, change counters, products), its scheduler and
-erasure log, the alert tables and the stored patrol plans live in the same database as the
+erasure log, the alert tables, the news feeds and the stored patrol plans live in the same database as the
 incidents. Their owners create them when first used (``CREATE TABLE IF NOT EXISTS``, so a DuckDB
 file gains them as it is served), and on PostgreSQL they are also one numbered migration step
 (:data:`crimelens.store.migrations.STEPS`, step 5), so ``crimelens db upgrade`` leaves an agency
@@ -9,7 +9,8 @@ database with every table before a service process starts. The DDL is written on
 backends (``VARCHAR``, ``TIMESTAMPTZ``, ``BOOLEAN``, ``BIGINT``, ``DOUBLE PRECISION`` mean the
 same on DuckDB and PostgreSQL). What each table holds is documented by its owner:
 :mod:`crimelens.service.tables`, :mod:`crimelens.service.scheduler`,
-:mod:`crimelens.service.erasure`, :mod:`crimelens.notify.tables`, :mod:`crimelens.patrol.plans_table`.
+:mod:`crimelens.service.erasure`, :mod:`crimelens.notify.tables`, :mod:`crimelens.connectors.feeds`,
+:mod:`crimelens.patrol.plans_table`.
 """
 
 from __future__ import annotations
@@ -77,9 +78,21 @@ ALERT_DDL: tuple[str, ...] = (
         error VARCHAR)""",
 )
 
+FEEDS_DDL: tuple[str, ...] = (
+    """CREATE TABLE IF NOT EXISTS feeds (
+        url VARCHAR PRIMARY KEY, title VARCHAR, added_at TIMESTAMPTZ NOT NULL, last_sync TIMESTAMPTZ,
+        last_status VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS feed_items (
+        item_id VARCHAR PRIMARY KEY, feed_url VARCHAR NOT NULL, guid VARCHAR, link VARCHAR, title VARCHAR,
+        summary VARCHAR, published_at TIMESTAMPTZ, fetched_at TIMESTAMPTZ NOT NULL,
+        category VARCHAR, category_score DOUBLE PRECISION, category_method VARCHAR, topics VARCHAR,
+        sentiment DOUBLE PRECISION, sentiment_label VARCHAR, place VARCHAR, place_precision VARCHAR,
+        lat DOUBLE PRECISION, lon DOUBLE PRECISION, provenance VARCHAR NOT NULL)""",
+)
+
 PATROL_PLANS_DDL = ("CREATE TABLE IF NOT EXISTS patrol_plans (plan_id VARCHAR PRIMARY KEY, "
                     "created_at TIMESTAMPTZ NOT NULL, day VARCHAR NOT NULL, method VARCHAR NOT NULL, "
                     "units INTEGER NOT NULL, shifts INTEGER NOT NULL, policy VARCHAR, geojson VARCHAR NOT NULL)")
 
 #: Every application table, in creation order.
-ALL_DDL: tuple[str, ...] = (*SERVICE_DDL, *SCHEDULE_DDL, *ERASURE_DDL, *ALERT_DDL, PATROL_PLANS_DDL)
+ALL_DDL: tuple[str, ...] = (*SERVICE_DDL, *SCHEDULE_DDL, *ERASURE_DDL, *ALERT_DDL, *FEEDS_DDL, PATROL_PLANS_DDL)

@@ -86,7 +86,7 @@ def test_upgrade_from_version_1_and_idempotent(schema: str, tmp_path: Path) -> N
     tables = {r[0] for r in _sql(f"SELECT table_name FROM information_schema.tables WHERE table_schema = '{schema}'")}
     assert {"svc_users", "svc_sessions", "svc_audit", "svc_jobs", "svc_state", "svc_products", "svc_job_schedule",
             "svc_job_history", "svc_erasures", "svc_training_exclusions", "alerts", "alert_feedback",
-            "alert_outbox", "alert_delivery_log", "patrol_plans"} <= tables
+            "alert_outbox", "alert_delivery_log", "feeds", "feed_items", "patrol_plans"} <= tables
     cover = _sql(f"SELECT indexdef FROM pg_indexes WHERE schemaname = '{schema}' "
                  "AND indexname = 'incidents_time_cover'")
     assert len(cover) == 1 and "(occurred_at) INCLUDE (category, category_group, source" in str(cover[0][0])

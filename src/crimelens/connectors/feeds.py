@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import feedparser
 import pandas as pd
 
+from crimelens.app_tables import FEEDS_DDL
 from crimelens.connectors.fetch import FetchError
 from crimelens.exceptions import CrimelensError, InputError
 from crimelens.text.gazetteer import Gazetteer
@@ -42,17 +43,6 @@ if TYPE_CHECKING:
 MAX_FEED_BYTES = 5 * 1024 * 1024
 ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.8"
 
-DDL = (
-    """CREATE TABLE IF NOT EXISTS feeds (
-        url VARCHAR PRIMARY KEY, title VARCHAR, added_at TIMESTAMPTZ NOT NULL, last_sync TIMESTAMPTZ,
-        last_status VARCHAR)""",
-    """CREATE TABLE IF NOT EXISTS feed_items (
-        item_id VARCHAR PRIMARY KEY, feed_url VARCHAR NOT NULL, guid VARCHAR, link VARCHAR, title VARCHAR,
-        summary VARCHAR, published_at TIMESTAMPTZ, fetched_at TIMESTAMPTZ NOT NULL,
-        category VARCHAR, category_score DOUBLE PRECISION, category_method VARCHAR, topics VARCHAR,
-        sentiment DOUBLE PRECISION, sentiment_label VARCHAR, place VARCHAR, place_precision VARCHAR,
-        lat DOUBLE PRECISION, lon DOUBLE PRECISION, provenance VARCHAR NOT NULL)""",
-)
 _COLUMNS = ("item_id", "feed_url", "guid", "link", "title", "summary", "published_at", "fetched_at", "category",
             "category_score", "category_method", "topics", "sentiment", "sentiment_label", "place",
             "place_precision", "lat", "lon", "provenance")
@@ -147,7 +137,7 @@ class FeedTables:
         self._run: Callable[..., pd.DataFrame] = run
         self.lock = threading.RLock()
         if not getattr(store, "read_only", False):
-            for ddl in DDL:
+            for ddl in FEEDS_DDL:
                 self._run(ddl)
 
     def _query(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:

@@ -30,7 +30,6 @@ class Executes(Protocol):
     def execute(self, query: str, parameters: Any = ...) -> Any: ...
 
 
-DDL = ALERT_DDL  # declared with the other application tables (crimelens.app_tables)
 
 _ALERT_COLUMNS = ("alert_id", "key", "kind", "method", "rule", "area_level", "area", "category", "window_start",
                   "window_end", "observed", "expected", "p_value", "q_value", "severity", "status", "created_at",
@@ -57,7 +56,7 @@ class AlertTables:
         self.lock = lock or threading.RLock()
         if create:
             with self.lock:
-                for ddl in DDL:
+                for ddl in ALERT_DDL:
                     con.execute(ddl)
 
     def exists(self) -> bool:

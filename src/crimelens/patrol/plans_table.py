@@ -17,7 +17,6 @@ from typing import Any
 from crimelens.app_tables import PATROL_PLANS_DDL
 from crimelens.exceptions import InputError
 
-DDL = PATROL_PLANS_DDL  # declared with the other application tables (crimelens.app_tables)
 LIST_SQL = ("SELECT plan_id, created_at, day, method, units, shifts, policy FROM patrol_plans "
             "ORDER BY created_at DESC, plan_id LIMIT ?")
 GET_SQL = "SELECT geojson FROM patrol_plans WHERE plan_id = ?"
@@ -34,7 +33,7 @@ def save_plan(store: object, geo: dict[str, Any], *, now: datetime | None = None
     if run is None:
         raise InputError("this store cannot hold patrol plans: give a DuckDB file or a postgresql:// --db")
     plan_id = uuid.uuid4().hex[:12]
-    run(DDL)
+    run(PATROL_PLANS_DDL)
     policy = plan.get("policy")
     run("INSERT INTO patrol_plans (plan_id, created_at, day, method, units, shifts, policy, geojson) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -35,7 +35,6 @@ from crimelens.service.audit import AuditContext, AuditLog
 from crimelens.service.runtime import Runtime, Transaction
 from crimelens.store.fieldcrypt import FieldCipher, cipher_from_env, decrypt_frame, is_encrypted
 
-DDL = ERASURE_DDL  # declared with the other application tables (crimelens.app_tables)
 _SEP = "\x1f"
 _CHUNK = 500
 Key = tuple[str, str]
@@ -45,7 +44,7 @@ def create_tables(rt: Runtime) -> None:
     """Create the erasure tables if absent."""
     with rt.transaction() as tx:
         tx.lock("service-tables")
-        for ddl in DDL:
+        for ddl in ERASURE_DDL:
             tx.execute(ddl)
 
 

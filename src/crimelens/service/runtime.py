@@ -233,7 +233,7 @@ class Runtime:
         self._shared = self._read_shared()
 
     def _create_tables(self) -> None:
-        from crimelens.notify.tables import DDL as ALERT_DDL
+        from crimelens.app_tables import ALERT_DDL
         from crimelens.service.tables import create_tables
 
         with self.transaction() as tx:  # two workers starting at once create them once

@@ -43,7 +43,6 @@ from crimelens.service.runtime import Runtime
 
 log = logging.getLogger("crimelens.service.scheduler")
 
-DDL = SCHEDULE_DDL  # declared with the other application tables (crimelens.app_tables)
 HISTORY_FIELDS = ("id", "name", "started_at", "finished_at", "duration_s", "outcome", "reason", "result", "error")
 
 
@@ -110,7 +109,7 @@ class Scheduler:
         self._bg: Any = None
         with rt.transaction() as tx:
             tx.lock("service-tables")
-            for ddl in DDL:
+            for ddl in SCHEDULE_DDL:
                 tx.execute(ddl)
             have = {str(r[0]) for r in tx.execute("SELECT name FROM svc_job_schedule")}
             now = rt.clock()

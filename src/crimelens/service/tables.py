@@ -24,10 +24,9 @@ class Executes(Protocol):
     def execute(self, query: str, parameters: Any = ...) -> Any: ...
 
 
-DDL = SERVICE_DDL  # declared with the other application tables (crimelens.app_tables)
 
 
 def create_tables(con: Executes) -> None:
     """Create the service tables if they do not exist (idempotent)."""
-    for ddl in DDL:
+    for ddl in SERVICE_DDL:
         con.execute(ddl)

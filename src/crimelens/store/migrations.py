@@ -21,7 +21,7 @@ PostgreSQL steps:
    cells, the service's hourly rollup, ``info``) is an index-only scan of a fifth of the table's
    bytes rather than a read of every row (:mod:`crimelens.store.pgtune`);
 5. the application tables (service accounts, sessions, hash-chained audit, jobs, schedule and
-   history, erasures, alerts and their deliveries, patrol plans:
+   history, erasures, alerts and their deliveries, news feeds, patrol plans:
    :data:`crimelens.app_tables.ALL_DDL`), so ``crimelens db upgrade`` prepares a database
    before any service process starts (their owners still create them if absent, as on DuckDB).
 """
@@ -111,7 +111,7 @@ STEPS: tuple[Step, ...] = (
     Step(2, "record_kind and the subject columns", _added_columns),
     Step(3, "integer primary key fid; PostGIS geom with a GiST index", _gis),
     Step(4, "covering index on occurred_at for the aggregates", _cover),
-    Step(5, "application tables: service, audit, jobs, erasures, alerts, patrol plans", _app_tables),
+    Step(5, "application tables: service, audit, jobs, erasures, alerts, feeds, patrol plans", _app_tables),
 )
 #: The schema version this code writes (the last step's).
 POSTGRES_VERSION = STEPS[-1].version
