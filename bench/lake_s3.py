@@ -33,18 +33,6 @@ AGGREGATES = {"info": ["info", "--json"], "trends": ["trends", "--period", "week
               "compstat": ["compstat", "--json"]}
 
 
-def _cli(args: list[str]) -> float:
-    from typer.testing import CliRunner
-
-    from crimelens.cli.app import app
-
-    t = time.perf_counter()
-    res = CliRunner().invoke(app, args)
-    if res.exit_code != 0:
-        raise SystemExit(f"{' '.join(args[:2])} failed: {res.output.strip()[-300:]}")
-    return time.perf_counter() - t
-
-
 def _moto() -> tuple[subprocess.Popen[bytes], str]:
     exe = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or shutil.which("moto_server")
     if exe is None:
@@ -70,6 +58,7 @@ def main() -> None:
     args = ap.parse_args()
     from ingest import make_file
     from pyarrow import fs as pafs
+    from scale import cli_seconds
 
     os.environ.setdefault("CRIMELENS_PSEUDONYM_KEY", "bench-key-0123456789abcdef")
     proc, endpoint = _moto()
@@ -87,9 +76,9 @@ def main() -> None:
                 for where in ("local", "s3"):
                     db = f"lake:{tmp}/{uuid.uuid4().hex}" if where == "local" else \
                         f"lake:s3://bench-lake/{uuid.uuid4().hex}"
-                    t = {"ingest": _cli(["ingest", str(csv), "--preset", "chicago", "--db", db, "--json"])}
+                    t = {"ingest": cli_seconds(["ingest", str(csv), "--preset", "chicago", "--db", db, "--json"])}
                     for name, cmd in AGGREGATES.items():
-                        t[name] = _cli([*cmd, "--db", db])
+                        t[name] = cli_seconds([*cmd, "--db", db])
                     for k, v in t.items():
                         out.setdefault(f"{where}_{k}", []).append(v)
                     print(json.dumps({"round": r, "where": where, **{k: round(v, 3) for k, v in t.items()},

@@ -52,7 +52,8 @@ def _rss_mb() -> tuple[float, float]:
     return round(own, 1), round(kids, 1)
 
 
-def _cli(args: list[str]) -> float:
+def cli_seconds(args: list[str]) -> float:
+    """Run one crimelens command in this process; its wall seconds (exits on failure)."""
     from typer.testing import CliRunner
 
     from crimelens.cli.app import app
@@ -76,12 +77,12 @@ def measure(engine: str, csv: Path, rows: int, work: Path) -> dict[str, Any]:
         db = ["--db", f"lake:{work / f'lake{rows}'}", "--engine", "spark", "--spark-master", "local[2]"]
     out: dict[str, Any] = {"engine": engine, "rows": rows}
     c0, t0 = time.process_time(), time.perf_counter()
-    _cli(["ingest", str(csv), "--preset", "chicago", *db, "--json"])
+    cli_seconds(["ingest", str(csv), "--preset", "chicago", *db, "--json"])
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     out.update(ingest_s=round(wall, 2), ingest_cpu_s=round(cpu, 2), ingest_rows_per_s=round(rows / wall))
     for name, args in AGGREGATES.items():
         extra = ["--out", str(work / f"gi-{engine}-{rows}.csv")] if name == "gistar_counts" else []
-        out[f"{name}_s"] = round(_cli([*args, *extra, *db]), 3)
+        out[f"{name}_s"] = round(cli_seconds([*args, *extra, *db]), 3)
     out["aggregates_s"] = round(sum(out[f"{n}_s"] for n in AGGREGATES), 3)
     out["peak_rss_mb"], out["spark_jvm_rss_mb"] = _rss_mb()
     if schema is not None:

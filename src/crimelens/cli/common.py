@@ -65,13 +65,13 @@ def open_store(db: str | None, *, read_only: bool = False, engine: str = "duckdb
     from crimelens.store.connect import lake_dir
 
     url = db_url(db)
-    if lake_dir(url) is None:
+    lake = lake_dir(url)
+    if lake is None:
         raise InputError(f"--engine spark needs a lake store (--db lake:DIR), not {url!r}")
     from crimelens.settings import Settings
     from crimelens.store.lakefs import is_object_store, s3a_conf
 
     settings = Settings()  # CRIMELENS_SPARK_MASTER / CRIMELENS_SPARK_CONF or .env; the flags win
-    lake = lake_dir(url) or ""
     bucket = s3a_conf() if is_object_store(lake) else {}  # S3A reaches the bucket pyarrow reaches
     session = spark_session(spark_master or settings.spark_master,
                             conf={**bucket, **settings.spark_conf, **parse_conf(spark_conf)})

@@ -20,6 +20,7 @@ S3-compatible server (MinIO, Ceph, a cloud's S3 endpoint), ``AWS_ENDPOINT_URL``.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import fcntl
 import json
@@ -28,6 +29,7 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
@@ -43,8 +45,9 @@ from crimelens.exceptions import InputError, StoreBusyError, StoreError
 S3_SCHEMES = ("s3", "s3a")
 #: Object stores other than S3: refused with one line (no filesystem layer here for them yet).
 OTHER_OBJECT_STORES = ("s3n", "gs", "abfs", "abfss", "wasb", "wasbs", "hdfs")
-#: Seconds a writer's lease on an object-store lake lasts before another writer may take it over.
-LEASE_SECONDS = float(os.environ.get("CRIMELENS_LAKE_LEASE_S", "21600"))
+#: Seconds a writer's lease on an object-store lake lasts before another writer may take it over
+#: (``CRIMELENS_LAKE_LEASE_S`` overrides it, read when a lease is taken).
+LEASE_SECONDS = 21600.0
 
 
 def is_object_store(path: str) -> bool:
@@ -52,7 +55,7 @@ def is_object_store(path: str) -> bool:
     return "://" in path
 
 
-class LakeFS:
+class LakeFS(abc.ABC):
     """The files of one lake, addressed by paths relative to the lake root ("rel" paths)."""
 
     #: The pyarrow filesystem and the root's path on it.
@@ -65,13 +68,13 @@ class LakeFS:
         """The path of ``rel`` on :attr:`fs`."""
         return f"{self.base}/{rel}" if rel else self.base
 
+    @abc.abstractmethod
     def display(self) -> str:
         """The lake's location as the user named it (for messages)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def spark_uri(self, rel: str = "") -> str:
         """``rel`` as a URI Spark (Hadoop's FileSystem) opens."""
-        raise NotImplementedError
 
     # -- bytes and files ------------------------------------------------------------------
     def read_bytes(self, rel: str) -> bytes | None:
@@ -94,13 +97,13 @@ class LakeFS:
         except OSError as exc:
             raise StoreError(f"lake {self.display()}: {_first_line(exc)}") from exc
 
+    @abc.abstractmethod
     def write_atomic(self, rel: str, data: bytes) -> None:
         """Replace ``rel`` by ``data`` so that a reader sees the old content or the new, never a mix."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def upload(self, local: Path, rel: str) -> None:
         """Move the local file ``local`` to ``rel`` (a rename locally, a copy then delete remotely)."""
-        raise NotImplementedError
 
     def delete(self, rel: str) -> None:
         """Remove the file ``rel`` (nothing when it is already gone)."""
@@ -139,13 +142,13 @@ class LakeFS:
                           partitioning=partitioning, partition_base_dir=self.path(table_dir))
 
     # -- one writer at a time -------------------------------------------------------------
+    @abc.abstractmethod
     def check_writable(self) -> None:
         """Raise :class:`StoreError` unless a file can be written and removed at the root."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def lock(self) -> contextlib.AbstractContextManager[None]:
         """Hold the lake's writer lock (raises :class:`StoreBusyError` when another writer has it)."""
-        raise NotImplementedError
 
 
 class LocalLakeFS(LakeFS):
@@ -291,7 +294,7 @@ class ObjectLakeFS(LakeFS):
             raise StoreBusyError(f"store is busy: another process is writing to lake {self.display()} "
                                  f"(lease {self.LEASE}); try again when it finishes")
         mine = {"owner": self.owner, "host": socket.gethostname(), "pid": os.getpid(),
-                "expires": time.time() + LEASE_SECONDS}
+                "expires": time.time() + float(os.environ.get("CRIMELENS_LAKE_LEASE_S", LEASE_SECONDS))}
         self.write_atomic(self.LEASE, json.dumps(mine).encode())
         time.sleep(0.05)  # a rival that wrote at the same moment: the last PUT wins, and both check
         if (self._lease() or {}).get("owner") != self.owner:
@@ -304,39 +307,55 @@ class ObjectLakeFS(LakeFS):
                 self.delete(self.LEASE)
 
 
-def s3_filesystem() -> pafs.S3FileSystem:
+@dataclass(frozen=True)
+class S3Settings:
+    """Where the bucket is and who we are, from the standard AWS environment variables."""
+
+    endpoint: str | None
+    region: str | None
+    key: str | None
+    secret: str | None
+    token: str | None
+
+    @classmethod
+    def from_env(cls) -> S3Settings:
+        """``AWS_ENDPOINT_URL[_S3]``, ``AWS_REGION`` (or ``AWS_DEFAULT_REGION``), the key pair and token."""
+        env = os.environ.get
+        key, secret = env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")
+        both = bool(key and secret)  # half a key pair is no key pair: the SDK's own chain decides
+        return cls(endpoint=env("AWS_ENDPOINT_URL_S3") or env("AWS_ENDPOINT_URL"),
+                   region=env("AWS_REGION") or env("AWS_DEFAULT_REGION"),
+                   key=key if both else None, secret=secret if both else None, token=env("AWS_SESSION_TOKEN"))
+
+
+def s3_filesystem(settings: S3Settings | None = None) -> pafs.S3FileSystem:
     """An S3 filesystem configured from the environment (see the module docstring)."""
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    kwargs: dict[str, Any] = {"region": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-                              or "us-east-1"}
-    if endpoint:
-        parts = urlsplit(endpoint)
+    cfg = settings or S3Settings.from_env()
+    kwargs: dict[str, Any] = {"region": cfg.region or "us-east-1", "connect_timeout": 10, "request_timeout": 60,
+                              "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=3)}
+    if cfg.endpoint:
+        parts = urlsplit(cfg.endpoint)
         if not parts.netloc:
-            raise InputError(f"AWS_ENDPOINT_URL {endpoint!r} is not a URL (e.g. http://127.0.0.1:9000)")
+            raise InputError(f"AWS_ENDPOINT_URL {cfg.endpoint!r} is not a URL (e.g. http://127.0.0.1:9000)")
         kwargs.update(endpoint_override=parts.netloc, scheme=parts.scheme or "https")
-    key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
-    if key and secret:
-        kwargs.update(access_key=key, secret_key=secret, session_token=os.environ.get("AWS_SESSION_TOKEN"))
-    kwargs.update(connect_timeout=10, request_timeout=60,
-                  retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=3))
+    if cfg.key:
+        kwargs.update(access_key=cfg.key, secret_key=cfg.secret, session_token=cfg.token)
     return pafs.S3FileSystem(**kwargs)
 
 
-def s3a_conf() -> dict[str, str]:
+def s3a_conf(settings: S3Settings | None = None) -> dict[str, str]:
     """Hadoop S3A settings for Spark that reach the same bucket as :func:`s3_filesystem`."""
+    cfg = settings or S3Settings.from_env()
     conf: dict[str, str] = {}
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    if endpoint:
-        conf["spark.hadoop.fs.s3a.endpoint"] = endpoint
+    if cfg.endpoint:
+        conf["spark.hadoop.fs.s3a.endpoint"] = cfg.endpoint
         conf["spark.hadoop.fs.s3a.path.style.access"] = "true"
-        conf["spark.hadoop.fs.s3a.connection.ssl.enabled"] = str(endpoint.startswith("https")).lower()
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    if region:
-        conf["spark.hadoop.fs.s3a.endpoint.region"] = region
-    key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
-    if key and secret:
-        conf["spark.hadoop.fs.s3a.access.key"] = key
-        conf["spark.hadoop.fs.s3a.secret.key"] = secret
+        conf["spark.hadoop.fs.s3a.connection.ssl.enabled"] = str(cfg.endpoint.startswith("https")).lower()
+    if cfg.region:
+        conf["spark.hadoop.fs.s3a.endpoint.region"] = cfg.region
+    if cfg.key and cfg.secret:
+        conf["spark.hadoop.fs.s3a.access.key"] = cfg.key
+        conf["spark.hadoop.fs.s3a.secret.key"] = cfg.secret
         conf["spark.hadoop.fs.s3a.aws.credentials.provider"] = "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider"
     return conf
 
