@@ -225,8 +225,7 @@ def cmd_replay(args: argparse.Namespace) -> None:
         if "coverages" in params:
             params["coverages"] = tuple(params["coverages"])
         variants[key] = params
-    parts = {text: slice(*(int(v) if v else None for v in text.partition(":")[::2]))
-             for text in (args.folds or ":").split(",")}
+    parts = fold_parts(args.folds)
     rows = []
     per_fold: list[pd.DataFrame] = []
     for d in data:
@@ -276,16 +275,20 @@ def _rows(label: str, variant: str, folds: str, res: dict[str, np.ndarray]) -> l
     return rows
 
 
+def fold_parts(text: str | None) -> dict[str, slice]:
+    """``--folds`` ("0:26,26:52,:") as named slices of the fold axis."""
+    return {t: slice(*(int(v) if v else None for v in t.partition(":")[::2])) for t in (text or ":").split(",")}
+
+
 def cmd_table(args: argparse.Namespace) -> None:
     """Best single model, ``auto`` against it and against ``retro_count``, per part of real folds."""
-    parts = [text for text in (args.folds or ":").split(",")]
+    parts = fold_parts(args.folds)
     rows = []
     for path in args.paths:
         f = pd.read_csv(path)
         res = {str(m): np.stack([g[np.isclose(g["coverage"], c)].sort_values("fold")["pai"].to_numpy()
                                  for c in COVERAGES]) for m, g in f.groupby("model")}
-        for text in parts:
-            part = slice(*(int(v) if v else None for v in text.partition(":")[::2]))
+        for text, part in parts.items():
             rows.extend(_rows(Path(path).parent.name, "real", text, {k: v[:, part] for k, v in res.items()}))
     print(pd.DataFrame(rows).drop(columns=["variant", "rel"]).to_string(index=False))
 
