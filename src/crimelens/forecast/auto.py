@@ -45,7 +45,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import gammaln
 
 from crimelens.exceptions import InputError
 from crimelens.forecast import memo
@@ -399,17 +398,18 @@ def _recalibrate(weights: dict[str, float], names: list[str], parts: list[dict[s
     """The power ``b``, uniform floor ``f`` and total scale ``a`` that fit the inner folds best (Poisson)."""
     if not parts:
         return 1.0, 0.0, 1.0
-    combined = [_combine(weights, {n: _shares(p[n]) for n in names}) for p in parts]
     obs = sum(float(c[0].sum()) for c in calib)
     pred = sum(c[1] for c in calib)
     scale = obs / pred if pred > 0 and obs > 0 else 1.0
-    const = sum(float(gammaln(y + 1).sum()) for y, _ in calib)
+    if len(powers) == 1 and len(floors) == 1:  # nothing to choose: only the total is fitted
+        return float(powers[0]), float(floors[0]), float(scale)
+    combined = [_combine(weights, {n: _shares(p[n]) for n in names}) for p in parts]
     best, best_floor, best_ll = 1.0, float(floors[0]), -np.inf
     for b in powers:
         shaped = [np.power(s, b) for s in combined]
         shaped = [sb / sb.sum() if sb.sum() > 0 else np.full_like(sb, 1.0 / len(sb)) for sb in shaped]
         for f in floors:
-            ll = -const
+            ll = 0.0  # the log(y!) term is the same for every (b, f), so it is left out
             for sb, (y, total) in zip(shaped, calib, strict=True):
                 lam = scale * total * ((1.0 - f) * sb + f / len(sb))
                 ll += float(np.sum(y * np.log(lam) - lam))
